@@ -1,0 +1,608 @@
+import { ReplyClass } from '../decode/decoder.js';
+import { Fifo } from './fifo.js';
+
+/** A symbol as the stats stage interns it; the correlator only passes it along. */
+export interface SymbolRef {
+  readonly name: string;
+}
+
+/** Backend hops timed by `tickrmeter_backend_hop_latency_seconds{stage}`. */
+export type HopStage =
+  | 'boot_to_device_booted'
+  | 'device_booted_to_reply'
+  | 'request_to_http_stream'
+  | 'http_stream_to_reply';
+
+export type CorrelationEviction = 'pending_request' | 'timed_out_request' | 'device_correlation';
+
+/** Where the correlator's verdicts go (the stats stage). Every call is one event, already final. */
+export interface QuoteOutcomes {
+  symbol(name: string): SymbolRef;
+  readonly unknownSymbol: SymbolRef;
+  readonly pageSymbol: SymbolRef;
+  request(sym: SymbolRef, now: number): void;
+  response(sym: SymbolRef, latencySeconds: number, now: number): void;
+  error(sym: SymbolRef, type: string, now: number): void;
+  nonQuote(sym: SymbolRef, type: string, now: number): void;
+  timeout(sym: SymbolRef, now: number): void;
+  late(sym: SymbolRef, now: number): void;
+  interrupted(sym: SymbolRef, now: number): void;
+  unmatched(type: string): void;
+  bootToConfig(seconds: number): void;
+  hop(stage: HopStage, seconds: number): void;
+  eviction(what: CorrelationEviction): void;
+}
+
+/** The fields of a decoded reply the correlator reads. */
+export interface ReplyFacts {
+  device: string;
+  symbol: string | undefined;
+  replyClass: ReplyClass;
+  replyType: string;
+  isNew: boolean;
+  isPage: boolean;
+}
+
+export interface CorrelatorConfig {
+  requestTimeoutMs: number;
+  lateWindowMs: number;
+  maxPendingPerDevice: number;
+  maxPendingTotal: number;
+  maxDevices: number;
+}
+
+const PENDING = 0;
+const TIMED_OUT = 1;
+const CLOSED = 2;
+
+/**
+ * Requests are pooled: one object per request lived just long enough to be copied by every young-generation
+ * collection and then promoted, which made the collector the largest single cost per message. An object
+ * returns to the pool once it is closed and neither sweep queue holds it, so no reference to it is left.
+ */
+class PendingRequest {
+  state = PENDING;
+  /** Symbol counted under once known: the request's own, or resolved at its outcome. */
+  charged: SymbolRef | null = null;
+  httpAt = Number.NaN;
+  dev!: DeviceCorrelation;
+  /** The symbol the request named, as sent; null for a symbol-less request. */
+  name: string | null = null;
+  t = Number.NaN;
+  inPendingQueue = false;
+  inTimedOutQueue = false;
+}
+
+/** Free requests kept for reuse; beyond this (after a burst) they are left to the collector. */
+const POOL_MAX = 8192;
+
+export type OutcomeKind = 'response' | 'error' | 'non_quote' | 'timeout' | 'late' | 'interrupted';
+
+/** One of a device's latest request outcomes, for the JSON API (per-device detail lives there). */
+export interface RecentOutcome {
+  /** Monotonic ms when the request was sent. */
+  requestedAt: number;
+  symbol: string;
+  outcome: OutcomeKind;
+  /** Request to reply, NaN for a timeout or interruption. */
+  latencySeconds: number;
+  replyType: string;
+}
+
+const RECENT_PER_DEVICE = 10;
+const OUTCOMES: readonly OutcomeKind[] = ['response', 'error', 'non_quote', 'timeout', 'late', 'interrupted'];
+const OUTCOME_CODES = new Map(OUTCOMES.map((o, i) => [o, i]));
+
+/**
+ * Every device's ring of latest outcomes, in typed arrays shared by all devices and indexed by a slot each
+ * device holds: ten small objects per device, with two boxed numbers each, were half the memory a device
+ * cost. Records are built, as copies, only when the API asks.
+ */
+class RecentStore {
+  private capacity = 0;
+  private times = new Float64Array(0);
+  private latencies = new Float64Array(0);
+  private outcomes = new Uint8Array(0);
+  private types = new Uint16Array(0);
+  private symbols: (string | undefined)[] = [];
+  /** Records held per slot, up to RECENT_PER_DEVICE; then `next` is the oldest, overwritten next. */
+  private counts = new Uint8Array(0);
+  private next = new Uint8Array(0);
+  private used = 0;
+  private readonly free: number[] = [];
+  /** Reply types are the decoder's short fixed set; each is stored as its index here. */
+  private readonly typeNames: string[] = [];
+  private readonly typeCodes = new Map<string, number>();
+
+  alloc(): number {
+    const slot = this.free.pop() ?? this.used++;
+    if (slot >= this.capacity) this.grow(Math.max(64, this.capacity * 2));
+    this.counts[slot] = 0;
+    this.next[slot] = 0;
+    return slot;
+  }
+
+  release(slot: number): void {
+    this.symbols.fill(undefined, slot * RECENT_PER_DEVICE, (slot + 1) * RECENT_PER_DEVICE);
+    this.counts[slot] = 0;
+    this.free.push(slot);
+  }
+
+  record(
+    slot: number,
+    requestedAt: number,
+    symbol: string,
+    outcome: OutcomeKind,
+    latencySeconds: number,
+    replyType: string,
+  ): void {
+    const held = this.counts[slot]!;
+    let i: number;
+    if (held < RECENT_PER_DEVICE) {
+      i = held;
+      this.counts[slot] = held + 1;
+    } else {
+      i = this.next[slot]!;
+      this.next[slot] = (i + 1) % RECENT_PER_DEVICE;
+    }
+    const at = slot * RECENT_PER_DEVICE + i;
+    this.times[at] = requestedAt;
+    this.latencies[at] = latencySeconds;
+    this.outcomes[at] = OUTCOME_CODES.get(outcome)!;
+    this.types[at] = this.typeCode(replyType);
+    this.symbols[at] = symbol;
+  }
+
+  /** Oldest first. */
+  list(slot: number): RecentOutcome[] {
+    const held = this.counts[slot]!;
+    const first = held < RECENT_PER_DEVICE ? 0 : this.next[slot]!;
+    const out: RecentOutcome[] = [];
+    for (let k = 0; k < held; k++) {
+      const at = slot * RECENT_PER_DEVICE + ((first + k) % RECENT_PER_DEVICE);
+      out.push({
+        requestedAt: this.times[at]!,
+        symbol: this.symbols[at]!,
+        outcome: OUTCOMES[this.outcomes[at]!]!,
+        latencySeconds: this.latencies[at]!,
+        replyType: this.typeNames[this.types[at]!]!,
+      });
+    }
+    return out;
+  }
+
+  private typeCode(name: string): number {
+    let code = this.typeCodes.get(name);
+    if (code === undefined) {
+      code = this.typeNames.length;
+      this.typeNames.push(name);
+      this.typeCodes.set(name, code);
+    }
+    return code;
+  }
+
+  private grow(capacity: number): void {
+    const n = capacity * RECENT_PER_DEVICE;
+    const times = new Float64Array(n);
+    times.set(this.times);
+    this.times = times;
+    const latencies = new Float64Array(n);
+    latencies.set(this.latencies);
+    this.latencies = latencies;
+    const outcomes = new Uint8Array(n);
+    outcomes.set(this.outcomes);
+    this.outcomes = outcomes;
+    const types = new Uint16Array(n);
+    types.set(this.types);
+    this.types = types;
+    const counts = new Uint8Array(capacity);
+    counts.set(this.counts);
+    this.counts = counts;
+    const next = new Uint8Array(capacity);
+    next.set(this.next);
+    this.next = next;
+    this.capacity = capacity;
+  }
+}
+
+class DeviceCorrelation {
+  pending: PendingRequest[] = [];
+  timedOut: PendingRequest[] = [];
+  shown: SymbolRef | null = null;
+  bootAt = Number.NaN;
+  bootedAt = Number.NaN;
+  constructor(
+    readonly id: string,
+    /** Where this device's latest outcomes are kept, and its slot there. */
+    readonly store: RecentStore,
+    readonly slot: number,
+  ) {}
+}
+
+/** How a reply chooses among a device's requests (docs/correlation.md, "Pairing"). */
+enum Pick {
+  SymbolThenSymbolless,
+  SymbollessThenSymbol,
+  SymbollessThenAny,
+  SymbolThenSymbollessThenAny,
+  Any,
+}
+
+/**
+ * Pairs quote requests with replies, per device, by the rules of docs/correlation.md. Time is
+ * passed in by the caller (milliseconds on a monotonic clock), so tests drive it exactly and the
+ * hot path has no timers: `sweep` runs on one interval for the whole fleet.
+ */
+export class Correlator {
+  private readonly devices = new Map<string, DeviceCorrelation>();
+  private readonly pendingQueue = new Fifo<PendingRequest>();
+  private readonly timedOutQueue = new Fifo<PendingRequest>();
+  private readonly free: PendingRequest[] = [];
+  private readonly recent = new RecentStore();
+  private pendingTotal = 0;
+
+  constructor(
+    private readonly cfg: CorrelatorConfig,
+    private readonly out: QuoteOutcomes,
+  ) {}
+
+  get pendingRequests(): number {
+    return this.pendingTotal;
+  }
+
+  get trackedDevices(): number {
+    return this.devices.size;
+  }
+
+  /** The symbol a device shows, as far as replies told; for the JSON API. */
+  shownSymbol(device: string): string | undefined {
+    return this.devices.get(device)?.shown?.name;
+  }
+
+  pendingFor(device: string): number {
+    return this.devices.get(device)?.pending.length ?? 0;
+  }
+
+  /** A device's latest request outcomes, oldest first (copies). */
+  recentFor(device: string): RecentOutcome[] {
+    const dev = this.devices.get(device);
+    if (dev === undefined) return [];
+    return dev.store.list(dev.slot);
+  }
+
+  request(device: string, symbol: string | undefined, now: number): void {
+    const dev = this.device(device, true)!;
+    let sym: SymbolRef | null = null;
+    if (symbol !== undefined) {
+      sym = this.out.symbol(symbol);
+      this.out.request(sym, now);
+    }
+    if (dev.pending.length >= this.cfg.maxPendingPerDevice) this.evict(dev.pending[0]!);
+    if (this.pendingTotal >= this.cfg.maxPendingTotal) this.evictOldestPending();
+    const p = this.free.pop() ?? new PendingRequest();
+    p.state = PENDING;
+    p.charged = sym;
+    p.httpAt = Number.NaN;
+    p.dev = dev;
+    p.name = symbol ?? null;
+    p.t = now;
+    p.inPendingQueue = true;
+    p.inTimedOutQueue = false;
+    dev.pending.push(p);
+    this.pendingQueue.push(p);
+    this.pendingTotal++;
+  }
+
+  reply(r: ReplyFacts, now: number): void {
+    const dev = this.device(r.device, false);
+    if (dev === undefined) {
+      this.out.unmatched(r.replyType);
+      return;
+    }
+    this.expireDevice(dev, now);
+    const pick = pickRule(r);
+    const symbol = r.isPage ? undefined : r.symbol;
+
+    const bootPending = !Number.isNaN(dev.bootAt);
+    if (bootPending) {
+      this.out.bootToConfig((now - dev.bootAt) / 1000);
+      if (!Number.isNaN(dev.bootedAt)) this.out.hop('device_booted_to_reply', (now - dev.bootedAt) / 1000);
+      dev.bootAt = Number.NaN;
+      dev.bootedAt = Number.NaN;
+    }
+
+    const i = choose(dev.pending, pick, symbol);
+    if (i >= 0) {
+      const p = dev.pending[i]!;
+      removeAt(dev.pending, i);
+      p.state = CLOSED;
+      this.pendingTotal--;
+      this.answer(p, r, now);
+      return;
+    }
+
+    const j = choose(dev.timedOut, pick, symbol, now - this.cfg.requestTimeoutMs - this.cfg.lateWindowMs);
+    if (j >= 0) {
+      const p = dev.timedOut[j]!;
+      removeAt(dev.timedOut, j);
+      p.state = CLOSED;
+      this.out.late(p.charged!, now);
+      record(dev, p, 'late', (now - p.t) / 1000, r.replyType);
+      if (p.name === null && r.replyClass === ReplyClass.Quote) dev.shown = this.replySymbol(r);
+      return;
+    }
+
+    if (bootPending) {
+      if (r.replyClass === ReplyClass.Quote) dev.shown = this.replySymbol(r);
+      return;
+    }
+    this.out.unmatched(r.replyType);
+  }
+
+  boot(device: string, now: number): void {
+    const dev = this.device(device, true)!;
+    // The firmware re-sends the boot message every 10 s until answered: time from the first.
+    if (Number.isNaN(dev.bootAt)) {
+      dev.bootAt = now;
+      dev.bootedAt = Number.NaN;
+    }
+  }
+
+  deviceBooted(device: string, now: number): void {
+    const dev = this.devices.get(device);
+    if (dev === undefined || Number.isNaN(dev.bootAt) || !Number.isNaN(dev.bootedAt)) return;
+    dev.bootedAt = now;
+    this.out.hop('boot_to_device_booted', (now - dev.bootAt) / 1000);
+  }
+
+  httpStream(device: string, symbol: string | undefined, now: number): void {
+    const dev = this.devices.get(device);
+    if (dev === undefined) return;
+    this.expireDevice(dev, now);
+    for (let pass = 0; pass < 2; pass++) {
+      for (const p of dev.pending) {
+        if (!Number.isNaN(p.httpAt)) continue;
+        if (pass === 0 ? p.name !== null && p.name === symbol : p.name === null) {
+          p.httpAt = now;
+          this.out.hop('request_to_http_stream', (now - p.t) / 1000);
+          return;
+        }
+      }
+    }
+  }
+
+  /** Times out what is due and forgets timed-out requests past their late window. */
+  sweep(now: number): void {
+    const deadline = now - this.cfg.requestTimeoutMs;
+    for (let p = this.pendingQueue.peek(); p !== undefined && p.t <= deadline; p = this.pendingQueue.peek()) {
+      this.pendingQueue.shift();
+      p.inPendingQueue = false;
+      if (p.state === PENDING) {
+        const list = p.dev.pending;
+        removeAt(list, list.indexOf(p));
+        this.timeOut(p);
+      } else {
+        this.release(p);
+      }
+    }
+    const forget = deadline - this.cfg.lateWindowMs;
+    for (let p = this.timedOutQueue.peek(); p !== undefined && p.t <= forget; p = this.timedOutQueue.peek()) {
+      this.timedOutQueue.shift();
+      p.inTimedOutQueue = false;
+      if (p.state === TIMED_OUT) {
+        const list = p.dev.timedOut;
+        removeAt(list, list.indexOf(p));
+        p.state = CLOSED;
+      }
+      this.release(p);
+    }
+  }
+
+  /**
+   * The broker connection dropped: replies to what is pending can no longer be seen, so those
+   * requests are counted as interrupted, not as timeouts. Boots in progress lose their start too.
+   */
+  interruptAll(now: number): void {
+    for (let p = this.pendingQueue.shift(); p !== undefined; p = this.pendingQueue.shift()) {
+      p.inPendingQueue = false;
+      if (p.state === PENDING) {
+        p.state = CLOSED;
+        const sym = this.charge(p, now);
+        this.out.interrupted(sym, now);
+        record(p.dev, p, 'interrupted', Number.NaN, '');
+      }
+      this.release(p);
+    }
+    this.pendingTotal = 0;
+    for (const dev of this.devices.values()) {
+      dev.pending.length = 0;
+      dev.bootAt = Number.NaN;
+      dev.bootedAt = Number.NaN;
+    }
+  }
+
+  private answer(p: PendingRequest, r: ReplyFacts, now: number): void {
+    const dev = p.dev;
+    let sym = p.charged;
+    if (sym === null) {
+      if (r.replyClass === ReplyClass.Quote) {
+        sym = this.replySymbol(r);
+        dev.shown = sym;
+      } else {
+        sym = r.symbol !== undefined ? this.out.symbol(r.symbol) : (dev.shown ?? this.out.unknownSymbol);
+      }
+      p.charged = sym;
+      this.out.request(sym, now);
+    }
+    if (!Number.isNaN(p.httpAt)) this.out.hop('http_stream_to_reply', (now - p.httpAt) / 1000);
+    const latency = (now - p.t) / 1000;
+    switch (r.replyClass) {
+      case ReplyClass.Quote:
+        this.out.response(sym, latency, now);
+        record(dev, p, 'response', latency, r.replyType);
+        break;
+      case ReplyClass.Error:
+        this.out.error(sym, r.replyType, now);
+        record(dev, p, 'error', latency, r.replyType);
+        break;
+      default:
+        this.out.nonQuote(sym, r.replyType, now);
+        record(dev, p, 'non_quote', latency, r.replyType);
+    }
+  }
+
+  private replySymbol(r: ReplyFacts): SymbolRef {
+    return r.isPage ? this.out.pageSymbol : this.out.symbol(r.symbol!);
+  }
+
+  /** Resolves a symbol-less request's symbol at its outcome and counts the request then. */
+  private charge(p: PendingRequest, now: number): SymbolRef {
+    if (p.charged === null) {
+      p.charged = p.dev.shown ?? this.out.unknownSymbol;
+      this.out.request(p.charged, now);
+    }
+    return p.charged;
+  }
+
+  private timeOut(p: PendingRequest): void {
+    const at = p.t + this.cfg.requestTimeoutMs;
+    this.pendingTotal--;
+    const sym = this.charge(p, at);
+    this.out.timeout(sym, at);
+    record(p.dev, p, 'timeout', Number.NaN, '');
+    p.state = TIMED_OUT;
+    const list = p.dev.timedOut;
+    if (list.length >= this.cfg.maxPendingPerDevice) {
+      list.shift()!.state = CLOSED;
+      this.out.eviction('timed_out_request');
+    }
+    list.push(p);
+    this.timedOutQueue.push(p);
+    p.inTimedOutQueue = true;
+  }
+
+  /** Times out a device's due requests before a reply is paired, whatever the sweep's phase. */
+  private expireDevice(dev: DeviceCorrelation, now: number): void {
+    const deadline = now - this.cfg.requestTimeoutMs;
+    while (dev.pending.length > 0 && dev.pending[0]!.t <= deadline) this.timeOut(dev.pending.shift()!);
+  }
+
+  private evict(p: PendingRequest): void {
+    const list = p.dev.pending;
+    removeAt(list, list.indexOf(p));
+    p.state = CLOSED;
+    this.pendingTotal--;
+    this.out.eviction('pending_request');
+  }
+
+  private evictOldestPending(): void {
+    for (let p = this.pendingQueue.shift(); p !== undefined; p = this.pendingQueue.shift()) {
+      p.inPendingQueue = false;
+      if (p.state === PENDING) {
+        this.evict(p);
+        this.release(p);
+        return;
+      }
+      this.release(p);
+    }
+  }
+
+  /** Back to the pool once closed and out of both queues; only then can nothing refer to it. */
+  private release(p: PendingRequest): void {
+    if (p.state !== CLOSED || p.inPendingQueue || p.inTimedOutQueue || this.free.length >= POOL_MAX) return;
+    this.free.push(p);
+  }
+
+  private device(id: string, create: boolean): DeviceCorrelation | undefined {
+    let dev = this.devices.get(id);
+    if (dev === undefined && create) {
+      if (this.devices.size >= this.cfg.maxDevices) this.evictDevice();
+      dev = new DeviceCorrelation(id, this.recent, this.recent.alloc());
+      this.devices.set(id, dev);
+    }
+    return dev;
+  }
+
+  /** Drops the longest-known device; under a flood of new ids the flood's own oldest go first. */
+  private evictDevice(): void {
+    const first = this.devices.entries().next();
+    if (first.done) return;
+    const [id, dev] = first.value;
+    for (const p of dev.pending) {
+      p.state = CLOSED;
+      this.pendingTotal--;
+      this.out.eviction('pending_request');
+    }
+    for (const p of dev.timedOut) p.state = CLOSED;
+    this.devices.delete(id);
+    this.recent.release(dev.slot);
+    this.out.eviction('device_correlation');
+  }
+}
+
+/**
+ * `list.splice(start, 1)` without the array of removed elements splice builds on every call; a negative
+ * start counts from the end, as with splice.
+ */
+function removeAt<T>(list: T[], start: number): void {
+  const len = list.length;
+  const i = start < 0 ? Math.max(len + start, 0) : start;
+  if (i >= len) return;
+  for (let k = i; k < len - 1; k++) list[k] = list[k + 1]!;
+  list.length = len - 1;
+}
+
+function record(
+  dev: DeviceCorrelation,
+  p: PendingRequest,
+  outcome: OutcomeKind,
+  latencySeconds: number,
+  replyType: string,
+): void {
+  dev.store.record(dev.slot, p.t, p.charged?.name ?? 'unknown', outcome, latencySeconds, replyType);
+}
+
+function pickRule(r: ReplyFacts): Pick {
+  if (r.isPage) return Pick.SymbollessThenAny;
+  if (r.replyClass === ReplyClass.Quote) {
+    return r.isNew ? Pick.SymbollessThenSymbol : Pick.SymbolThenSymbolless;
+  }
+  return r.symbol !== undefined ? Pick.SymbolThenSymbollessThenAny : Pick.Any;
+}
+
+/**
+ * Index of the request a reply pairs with, oldest first within each preference; -1 if none.
+ * `notBefore` excludes timed-out requests whose late window has closed.
+ */
+function choose(
+  list: PendingRequest[],
+  pick: Pick,
+  symbol: string | undefined,
+  notBefore = -Infinity,
+): number {
+  let bySymbol = -1;
+  let symbolless = -1;
+  let any = -1;
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    if (p.t <= notBefore) continue;
+    if (any < 0) any = i;
+    if (p.name === null) {
+      if (symbolless < 0) symbolless = i;
+    } else if (bySymbol < 0 && p.name === symbol) {
+      bySymbol = i;
+    }
+  }
+  switch (pick) {
+    case Pick.SymbolThenSymbolless:
+      return bySymbol >= 0 ? bySymbol : symbolless;
+    case Pick.SymbollessThenSymbol:
+      return symbolless >= 0 ? symbolless : bySymbol;
+    case Pick.SymbollessThenAny:
+      return symbolless >= 0 ? symbolless : any;
+    case Pick.SymbolThenSymbollessThenAny:
+      return bySymbol >= 0 ? bySymbol : symbolless >= 0 ? symbolless : any;
+    default:
+      return any;
+  }
+}

@@ -1,0 +1,43 @@
+import type { Config } from '../config/schema.js';
+import { SUBSCRIPTIONS } from '../decode/topics.js';
+import type { Logger } from '../log.js';
+import type { MessageSink, Source } from './mqtt-source.js';
+
+/**
+ * Reads the fleet from a broker running in this process: no TCP hop, no client. The broker's
+ * own metrics join the exporter's registry.
+ */
+export async function startEmbeddedSource(
+  listen: NonNullable<Config['embeddedBroker']>,
+  sink: MessageSink & { registry: import('../export/registry.js').Registry },
+  logger: Logger,
+): Promise<{ source: Source; stopBroker: () => Promise<void> }> {
+  const { startBroker, BrokerListenError } = await import('../broker/broker.js');
+  const { registerBrokerMetrics } = await import('../broker/metrics.js');
+  const broker = await startBroker({ listen, logger }).catch((err) => {
+    if (err instanceof BrokerListenError) err.message = `--embedded-broker: ${err.message}`;
+    throw err;
+  });
+  registerBrokerMetrics(sink.registry, broker);
+  let unsubscribe: (() => Promise<void>) | undefined;
+  let ready = false;
+  const source: Source = {
+    get ready() {
+      return ready;
+    },
+    async start() {
+      unsubscribe = await broker.subscribeInProcess([...SUBSCRIPTIONS], (topic, payload) =>
+        sink.handle(topic, payload),
+      );
+      ready = true;
+      sink.setConnected(true);
+      logger.info({ mqtt: broker.addresses().mqtt }, 'embedded broker listening');
+    },
+    async stop() {
+      ready = false;
+      await unsubscribe?.();
+      sink.setConnected(false);
+    },
+  };
+  return { source, stopBroker: () => broker.close() };
+}

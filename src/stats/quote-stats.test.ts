@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createCatalog } from '../export/catalog.js';
+import { Registry } from '../export/registry.js';
+import { QuoteStats, type QuoteStatsConfig } from './quote-stats.js';
+
+const CFG: QuoteStatsConfig = {
+  window: { windowMs: 300_000, slots: 10 },
+  trend: { recentMs: 300_000, baselineMs: 3_600_000 },
+  objectives: { responseRate: 0.99, p95Seconds: 2 },
+  requestTimeoutMs: 10_000,
+  maxSymbols: 100,
+  maxStreams: 10,
+  rankingSize: 3,
+  rankingMinRequests: 10,
+  streamRules: [
+    { pattern: '^[A-Z0-9]+/[A-Z0-9]+$', stream: 'coingecko' },
+    { symbol: 'XAU', stream: 'commodities-api' },
+    { pattern: '^X', stream: 'never-reached-for-XAU' },
+  ],
+};
+
+function setup(cfg: Partial<QuoteStatsConfig> = {}) {
+  const reg = new Registry();
+  return new QuoteStats(createCatalog(reg, [0.1, 1, 10]), { ...CFG, ...cfg });
+}
+
+describe('stream attribution', () => {
+  test('rules in order: exact symbol or pattern, first match wins; else unmapped', () => {
+    const q = setup();
+    assert.equal(q.symbol('BTC/USD').stream.name, 'coingecko');
+    assert.equal(q.symbol('XAU').stream.name, 'commodities-api');
+    assert.equal(q.symbol('XAG').stream.name, 'never-reached-for-XAU');
+    assert.equal(q.symbol('AAPL').stream.name, 'unmapped');
+    assert.equal(q.unknownSymbol.stream.name, 'unmapped');
+    assert.equal(q.pageSymbol.stream.name, 'unmapped');
+  });
+
+  test('an HTTPSTREAMSTOCKS hand-off outranks the rules, from then on', () => {
+    const q = setup();
+    const xau = q.symbol('XAU');
+    q.request(xau);
+    q.streamSeen('XAU', 'metals-live');
+    q.request(xau);
+    assert.equal(xau.stream.name, 'metals-live');
+    assert.equal(xau.streamObserved, true);
+    assert.equal(q.getStream('commodities-api')!.requests.value, 1);
+    assert.equal(q.getStream('metals-live')!.requests.value, 1);
+  });
+
+  test('streams beyond the limit count under _other', () => {
+    const q = setup({ maxStreams: 2, streamRules: [] });
+    q.symbol('A');
+    for (const s of ['s1', 's2', 's3']) {
+      q.symbol(`SYM-${s}`);
+      q.streamSeen(`SYM-${s}`, s);
+    }
+    assert.deepEqual(
+      [...q.streamList()].map((s) => s.name),
+      ['unmapped', 's1', '_other'],
+    );
+  });
+});
+
+describe('symbols', () => {
+  test('beyond the limit, new symbols count under _other and the overflow is counted', () => {
+    const q = setup({ maxSymbols: 2 });
+    q.symbol('A');
+    q.symbol('B');
+    assert.equal(q.symbol('C').name, '_other');
+    assert.equal(q.symbol('D').name, '_other');
+    assert.equal(q.symbol('A').name, 'A');
+    assert.equal(q.symbolCount, 5, 'two and the three reserved');
+  });
+
+  test('counters are the Prometheus series', () => {
+    const reg = new Registry();
+    const q = new QuoteStats(createCatalog(reg, [1]), CFG);
+    const a = q.symbol('AAPL');
+    q.request(a);
+    q.response(a, 0.25, 1000);
+    q.request(a);
+    q.error(a, 'STOCK_ERROR', 2000);
+    assert.match(reg.render('text'), /^tickrmeter_stock_update_requests_total\{symbol="AAPL"\} 2$/m);
+    assert.match(
+      reg.render('text'),
+      /^tickrmeter_stock_update_errors_total\{symbol="AAPL",type="STOCK_ERROR"\} 1$/m,
+    );
+    assert.match(reg.render('text'), /^tickrmeter_stream_requests_total\{stream="unmapped"\} 2$/m);
+    assert.equal(a.errors, 1);
+  });
+});
+
+describe('ranking', () => {
+  test('slowest first, at least the minimum requests, reserved names and down symbols left out', () => {
+    const q = setup();
+    const feed = (name: string, n: number, latency: number, timeouts = 0) => {
+      const s = name === 'unknown' ? q.unknownSymbol : q.symbol(name);
+      for (let i = 0; i < n; i++) {
+        q.request(s);
+        q.response(s, latency, 1000 + i);
+      }
+      for (let i = 0; i < timeouts; i++) {
+        q.request(s);
+        q.timeout(s, 1000 + i);
+      }
+    };
+    feed('TSLA', 20, 4);
+    feed('AAPL', 20, 0.3);
+    feed('MSFT', 14, 0.3, 6); // 0.3 + 0.3 x 10 = 3.3
+    feed('FEW', 9, 9); // too few requests
+    feed('unknown', 20, 8); // not a symbol
+    feed('BTC/USD', 0, 0, 30); // down, not slow
+    feed('KO', 20, 0.1);
+    q.refresh(2000);
+    assert.deepEqual(
+      q.rankingNow().map((r) => [r.rank, r.symbol.name, Math.round(r.symbol.score * 10) / 10]), // p95 within 1 %
+      [
+        [1, 'TSLA', 4],
+        [2, 'MSFT', 3.3],
+        [3, 'AAPL', 0.3],
+      ],
+    );
+  });
+});

@@ -1,0 +1,395 @@
+import type { CorrelationEviction, HopStage, QuoteOutcomes, SymbolRef } from '../correlate/correlator.js';
+import type { Catalog } from '../export/catalog.js';
+import type { Counter, Histogram } from '../export/registry.js';
+import { type HealthObjectives, healthScore, rankingScore } from './score.js';
+import { TrendTracker, type Trend, type TrendConfig } from './trend.js';
+import { emptySnapshot, OutcomeWindow, type WindowConfig, type WindowSnapshot } from './window.js';
+
+export const UNKNOWN_SYMBOL = 'unknown';
+export const PAGE_SYMBOL = '_page';
+export const OTHER_SYMBOL = '_other';
+export const UNMAPPED_STREAM = 'unmapped';
+export const OTHER_STREAM = '_other';
+
+export interface StreamRule {
+  symbol?: string;
+  pattern?: string;
+  stream: string;
+}
+
+export interface QuoteStatsConfig {
+  window: WindowConfig;
+  trend: TrendConfig;
+  objectives: HealthObjectives;
+  requestTimeoutMs: number;
+  maxSymbols: number;
+  maxStreams: number;
+  rankingSize: number;
+  rankingMinRequests: number;
+  streamRules: readonly StreamRule[];
+}
+
+/** The outcome counters and windows of one symbol or one stream. */
+abstract class OutcomeTotals {
+  readonly requests: Counter;
+  readonly responses: Counter;
+  readonly timeouts: Counter;
+  readonly late: Counter;
+  readonly latency: Histogram;
+  interrupted = 0;
+  nonQuote = 0;
+  readonly errorsByType = new Map<string, Counter>();
+  readonly window: OutcomeWindow;
+  readonly trend: TrendTracker;
+  /** Filled by `QuoteStats.refresh`; read by the exposition and the API. */
+  readonly snap: WindowSnapshot = emptySnapshot();
+  score = Number.NaN;
+  health = Number.NaN;
+  trendNow: Trend = 'unknown';
+
+  constructor(
+    readonly name: string,
+    counters: { requests: Counter; responses: Counter; timeouts: Counter; late: Counter; latency: Histogram },
+    cfg: QuoteStatsConfig,
+  ) {
+    this.requests = counters.requests;
+    this.responses = counters.responses;
+    this.timeouts = counters.timeouts;
+    this.late = counters.late;
+    this.latency = counters.latency;
+    this.window = new OutcomeWindow(cfg.window);
+    this.trend = new TrendTracker(cfg.trend);
+  }
+
+  get errors(): number {
+    let n = 0;
+    for (const c of this.errorsByType.values()) n += c.value;
+    return n;
+  }
+}
+
+export class SymbolStats extends OutcomeTotals implements SymbolRef {
+  stream: StreamStats;
+  /** The stream came from an HTTPSTREAMSTOCKS hand-off, which outranks the configured rules. */
+  streamObserved = false;
+  readonly interruptedCounter: Counter;
+  /** `unknown`, `_page` and `_other` stand for no single symbol, so they are never ranked. */
+  readonly reserved: boolean;
+  constructor(name: string, cat: Catalog, cfg: QuoteStatsConfig, stream: StreamStats) {
+    super(
+      name,
+      {
+        requests: cat.requests.labels(name),
+        responses: cat.responses.labels(name),
+        timeouts: cat.timeouts.labels(name),
+        late: cat.late.labels(name),
+        latency: cat.latency.labels(name),
+      },
+      cfg,
+    );
+    this.stream = stream;
+    this.interruptedCounter = cat.interrupted.labels(name);
+    this.reserved = name === UNKNOWN_SYMBOL || name === PAGE_SYMBOL || name === OTHER_SYMBOL;
+  }
+}
+
+export class StreamStats extends OutcomeTotals {
+  constructor(name: string, cat: Catalog, cfg: QuoteStatsConfig) {
+    super(
+      name,
+      {
+        requests: cat.streamRequests.labels(name),
+        responses: cat.streamResponses.labels(name),
+        timeouts: cat.streamTimeouts.labels(name),
+        late: cat.streamLate.labels(name),
+        latency: cat.streamLatency.labels(name),
+      },
+      cfg,
+    );
+  }
+}
+
+interface CompiledRule {
+  symbol?: string;
+  regex?: RegExp;
+  stream: string;
+}
+
+export interface RankEntry {
+  rank: number;
+  symbol: SymbolStats;
+}
+
+/**
+ * Aggregates the correlator's verdicts per symbol, per stream and for the whole quote path:
+ * counters (the Prometheus series themselves, so the API reads the same numbers), sliding
+ * windows, health scores, trends and the ranking of the worst symbols.
+ */
+export class QuoteStats implements QuoteOutcomes {
+  private readonly symbols = new Map<string, SymbolStats>();
+  private readonly streams = new Map<string, StreamStats>();
+  private readonly rules: CompiledRule[];
+  readonly unknownSymbol: SymbolStats;
+  readonly pageSymbol: SymbolStats;
+  readonly otherSymbol: SymbolStats;
+  /** Every outcome, for the health of the quote path as a whole. */
+  readonly all: OutcomeWindow;
+  readonly allSnap: WindowSnapshot = emptySnapshot();
+  allHealth = Number.NaN;
+  private readonly unmatchedByType = new Map<string, Counter>();
+  private readonly nonQuoteByType = new Map<string, Counter>();
+  private readonly hops = new Map<HopStage, Histogram>();
+  private readonly evictions = new Map<string, Counter>();
+  private readonly overflow: Counter;
+  private readonly bootToConfigHistogram: Histogram;
+  private ranking: RankEntry[] = [];
+
+  constructor(
+    private readonly cat: Catalog,
+    private readonly cfg: QuoteStatsConfig,
+  ) {
+    this.rules = cfg.streamRules.map((r) => ({
+      symbol: r.symbol,
+      regex: r.pattern === undefined ? undefined : new RegExp(r.pattern),
+      stream: r.stream,
+    }));
+    this.unknownSymbol = this.createSymbol(UNKNOWN_SYMBOL);
+    this.pageSymbol = this.createSymbol(PAGE_SYMBOL);
+    this.otherSymbol = this.createSymbol(OTHER_SYMBOL);
+    this.all = new OutcomeWindow(cfg.window);
+    this.overflow = cat.symbolOverflow.labels();
+    this.bootToConfigHistogram = cat.bootToConfig.labels();
+  }
+
+  /** The settings the stats were built with, read by the JSON API and the status page. */
+  get config(): Readonly<QuoteStatsConfig> {
+    return this.cfg;
+  }
+
+  get symbolCount(): number {
+    return this.symbols.size;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  symbolList(): IterableIterator<SymbolStats> {
+    return this.symbols.values();
+  }
+
+  streamList(): IterableIterator<StreamStats> {
+    return this.streams.values();
+  }
+
+  getSymbol(name: string): SymbolStats | undefined {
+    return this.symbols.get(name);
+  }
+
+  getStream(name: string): StreamStats | undefined {
+    return this.streams.get(name);
+  }
+
+  rankingNow(): readonly RankEntry[] {
+    return this.ranking;
+  }
+
+  symbol(name: string): SymbolStats {
+    const s = this.symbols.get(name);
+    if (s !== undefined) return s;
+    // The three reserved names do not count against the limit.
+    if (this.symbols.size - 3 >= this.cfg.maxSymbols) {
+      this.overflow.value++;
+      return this.otherSymbol;
+    }
+    return this.createSymbol(name);
+  }
+
+  /** An HTTPSTREAMSTOCKS hand-off names the stream that serves a symbol. */
+  streamSeen(symbolName: string, streamName: string): void {
+    const s = this.symbols.get(symbolName);
+    if (s === undefined || s === this.otherSymbol) return;
+    if (s.stream.name !== streamName) s.stream = this.stream(streamName);
+    s.streamObserved = true;
+  }
+
+  request(sym: SymbolRef): void {
+    const s = sym as SymbolStats;
+    s.requests.value++;
+    s.stream.requests.value++;
+  }
+
+  response(sym: SymbolRef, latencySeconds: number, now: number): void {
+    const s = sym as SymbolStats;
+    s.responses.value++;
+    s.latency.observe(latencySeconds);
+    s.window.response(now, latencySeconds);
+    s.trend.response(now, latencySeconds);
+    const st = s.stream;
+    st.responses.value++;
+    st.latency.observe(latencySeconds);
+    st.window.response(now, latencySeconds);
+    st.trend.response(now, latencySeconds);
+    this.all.response(now, latencySeconds);
+  }
+
+  error(sym: SymbolRef, type: string, now: number): void {
+    const s = sym as SymbolStats;
+    this.errorCounter(s, type, this.cat.errors).value++;
+    s.window.error(now);
+    s.trend.failure(now);
+    const st = s.stream;
+    this.errorCounter(st, type, this.cat.streamErrors).value++;
+    st.window.error(now);
+    st.trend.failure(now);
+    this.all.error(now);
+  }
+
+  nonQuote(sym: SymbolRef, type: string, now: number): void {
+    const s = sym as SymbolStats;
+    s.nonQuote++;
+    s.window.nonQuote(now);
+    s.stream.nonQuote++;
+    s.stream.window.nonQuote(now);
+    this.byType(this.nonQuoteByType, this.cat.nonQuote, type).value++;
+  }
+
+  timeout(sym: SymbolRef, now: number): void {
+    const s = sym as SymbolStats;
+    s.timeouts.value++;
+    s.window.timeout(now);
+    s.trend.failure(now);
+    const st = s.stream;
+    st.timeouts.value++;
+    st.window.timeout(now);
+    st.trend.failure(now);
+    this.all.timeout(now);
+  }
+
+  late(sym: SymbolRef, now: number): void {
+    const s = sym as SymbolStats;
+    s.late.value++;
+    s.window.late(now);
+    s.stream.late.value++;
+    s.stream.window.late(now);
+    this.all.late(now);
+  }
+
+  interrupted(sym: SymbolRef): void {
+    const s = sym as SymbolStats;
+    s.interrupted++;
+    s.interruptedCounter.value++;
+    s.stream.interrupted++;
+  }
+
+  unmatched(type: string): void {
+    this.byType(this.unmatchedByType, this.cat.unmatched, type).value++;
+  }
+
+  bootToConfig(seconds: number): void {
+    this.bootToConfigHistogram.observe(seconds);
+  }
+
+  hop(stage: HopStage, seconds: number): void {
+    let h = this.hops.get(stage);
+    if (h === undefined) {
+      h = this.cat.hopLatency.labels(stage);
+      this.hops.set(stage, h);
+    }
+    h.observe(seconds);
+  }
+
+  eviction(what: CorrelationEviction | string): void {
+    let c = this.evictions.get(what);
+    if (c === undefined) {
+      c = this.cat.evictions.labels(what);
+      this.evictions.set(what, c);
+    }
+    c.value++;
+  }
+
+  /**
+   * Brings every window figure, score, health and trend up to `now` and ranks the worst
+   * symbols. Runs at each scrape and, at most once a second, for the API.
+   */
+  refresh(now: number): void {
+    const timeoutSeconds = this.cfg.requestTimeoutMs / 1000;
+    const top: RankEntry[] = [];
+    const size = this.cfg.rankingSize;
+    for (const s of this.symbols.values()) {
+      this.refreshOne(s, now, timeoutSeconds);
+      if (s.snap.requests < this.cfg.rankingMinRequests || Number.isNaN(s.score) || s.reserved) continue;
+      if (top.length === size && s.score <= top[size - 1]!.symbol.score) continue;
+      // Insertion into a short sorted list: cheaper than sorting every symbol.
+      let i = top.length < size ? top.length : size - 1;
+      if (top.length < size) top.push({ rank: 0, symbol: s });
+      while (i > 0 && worse(s, top[i - 1]!.symbol)) {
+        top[i] = top[i - 1]!;
+        i--;
+      }
+      top[i] = { rank: 0, symbol: s };
+    }
+    for (let i = 0; i < top.length; i++) top[i]!.rank = i + 1;
+    this.ranking = top;
+    for (const st of this.streams.values()) this.refreshOne(st, now, timeoutSeconds);
+    this.all.snapshot(now, this.allSnap);
+    this.allHealth = healthScore(this.allSnap, this.cfg.objectives);
+  }
+
+  private refreshOne(t: OutcomeTotals, now: number, timeoutSeconds: number): void {
+    t.window.snapshot(now, t.snap);
+    t.score = rankingScore(t.snap, timeoutSeconds);
+    t.health = healthScore(t.snap, this.cfg.objectives);
+    t.trendNow = t.trend.trend(now);
+  }
+
+  private createSymbol(name: string): SymbolStats {
+    const s = new SymbolStats(name, this.cat, this.cfg, this.stream(this.streamByRules(name)));
+    this.symbols.set(name, s);
+    return s;
+  }
+
+  private streamByRules(symbol: string): string {
+    if (symbol === UNKNOWN_SYMBOL || symbol === PAGE_SYMBOL || symbol === OTHER_SYMBOL)
+      return UNMAPPED_STREAM;
+    for (const r of this.rules) {
+      if (r.symbol !== undefined ? r.symbol === symbol : r.regex!.test(symbol)) return r.stream;
+    }
+    return UNMAPPED_STREAM;
+  }
+
+  private stream(name: string): StreamStats {
+    let st = this.streams.get(name);
+    if (st === undefined) {
+      if (this.streams.size >= this.cfg.maxStreams && name !== OTHER_STREAM) return this.stream(OTHER_STREAM);
+      st = new StreamStats(name, this.cat, this.cfg);
+      this.streams.set(name, st);
+    }
+    return st;
+  }
+
+  private errorCounter(t: OutcomeTotals, type: string, family: Catalog['errors']): Counter {
+    let c = t.errorsByType.get(type);
+    if (c === undefined) {
+      c = family.labels(t.name, type);
+      t.errorsByType.set(type, c);
+    }
+    return c;
+  }
+
+  private byType(map: Map<string, Counter>, family: Catalog['unmatched'], type: string): Counter {
+    let c = map.get(type);
+    if (c === undefined) {
+      c = family.labels(type);
+      map.set(type, c);
+    }
+    return c;
+  }
+}
+
+/** Higher score first; ties by more requests, then by name, so the ranking is stable. */
+function worse(a: SymbolStats, b: SymbolStats): boolean {
+  if (a.score !== b.score) return a.score > b.score;
+  if (a.snap.requests !== b.snap.requests) return a.snap.requests > b.snap.requests;
+  return a.name < b.name;
+}
