@@ -1,0 +1,446 @@
+import {
+  escapeHelpOpenMetrics,
+  escapeHelpText,
+  escapeLabelValue,
+  formatLe,
+  formatValue,
+  isValidLabelName,
+  isValidMetricName,
+} from './format.js';
+import type { ExpositionFormat } from './negotiate.js';
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+/**
+ * A counter series. Keep the handle returned by `labels(...)` and call `inc()` on it: that is a comparison
+ * and a field add, with no label hashing.
+ */
+export class Counter {
+  /**
+   * The running total. Code that mirrors a cumulative total kept elsewhere (CPU seconds, a device's own
+   * counter) may assign it directly, as long as it never goes down.
+   */
+  value = 0;
+
+  /** @internal */
+  constructor(
+    readonly labelValues: readonly string[],
+    /** @internal `name_total{labels} `, identical in both formats. */
+    readonly prefix: string,
+  ) {}
+
+  inc(n = 1): void {
+    // Also rejects NaN, which OpenMetrics forbids in a counter total.
+    if (!(n >= 0)) throw new RangeError(`counter increment must be a non-negative number, got ${n}`);
+    this.value += n;
+  }
+}
+
+export class Gauge {
+  value = 0;
+
+  /** @internal */
+  constructor(
+    readonly labelValues: readonly string[],
+    /** @internal */
+    readonly prefix: string,
+  ) {}
+
+  set(v: number): void {
+    this.value = v;
+  }
+
+  inc(n = 1): void {
+    this.value += n;
+  }
+
+  dec(n = 1): void {
+    this.value -= n;
+  }
+}
+
+export interface HistogramSnapshot {
+  /** Cumulative counts, one per bound of the family's `buckets` and a last one for +Inf. */
+  buckets: number[];
+  count: number;
+  sum: number;
+}
+
+/** Above this many bounds a binary search beats the linear scan. */
+const LINEAR_SCAN_MAX = 16;
+
+export class Histogram {
+  sum = 0;
+  /** Per-bucket, non-cumulative counts; the last slot is +Inf. Cumulated only when rendered. */
+  readonly counts: Float64Array;
+
+  /** @internal */
+  constructor(
+    readonly labelValues: readonly string[],
+    private readonly bounds: Float64Array,
+    /** @internal `name_bucket{labels,` or `name_bucket{`: the `le` part is shared by the family. */
+    readonly bucketOpen: string,
+    /** @internal */
+    readonly countPrefix: string,
+    /** @internal */
+    readonly sumPrefix: string,
+  ) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(v: number): void {
+    // NaN compares false with every bound and would land in the first bucket.
+    if (Number.isNaN(v)) throw new RangeError('histogram observation must not be NaN');
+    const bounds = this.bounds;
+    const n = bounds.length;
+    let i = 0;
+    if (n <= LINEAR_SCAN_MAX) {
+      while (i < n && v > bounds[i]!) i++;
+    } else {
+      let hi = n;
+      while (i < hi) {
+        const mid = (i + hi) >>> 1;
+        if (v > bounds[mid]!) i = mid + 1;
+        else hi = mid;
+      }
+    }
+    this.counts[i]!++;
+    this.sum += v;
+  }
+
+  snapshot(): HistogramSnapshot {
+    const buckets: number[] = [];
+    let cum = 0;
+    for (const c of this.counts) {
+      cum += c;
+      buckets.push(cum);
+    }
+    return { buckets, count: cum, sum: this.sum };
+  }
+}
+
+type Series = Counter | Gauge | Histogram;
+
+function labelKey(values: readonly string[]): string {
+  if (values.length === 0) return '';
+  if (values.length === 1) return values[0]!;
+  // Length-prefixing makes the key injective whatever characters the values contain.
+  let key = '';
+  for (const v of values) key += v.length + ':' + v;
+  return key;
+}
+
+/** Base of the three family kinds: owns the label-tuple → handle map and the pre-rendered headers. */
+abstract class Family<S extends Series> {
+  /** Series in creation order, which is the order they render in. */
+  protected readonly series = new Map<string, S>();
+  protected single: S | undefined;
+  /** @internal */
+  readonly headerText: string;
+  /** @internal */
+  readonly headerOpenMetrics: string;
+
+  constructor(
+    readonly type: MetricType,
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    /** The name HELP and TYPE carry in OpenMetrics: for a counter, the name without `_total`. */
+    readonly familyName: string,
+  ) {
+    const helpText = help === '' ? '' : `# HELP ${name} ${escapeHelpText(help)}\n`;
+    this.headerText = `${helpText}# TYPE ${name} ${type}\n`;
+    const helpOm = help === '' ? '' : `# HELP ${familyName} ${escapeHelpOpenMetrics(help)}\n`;
+    // OpenMetrics asks for TYPE before HELP.
+    this.headerOpenMetrics = `# TYPE ${familyName} ${type}\n${helpOm}`;
+  }
+
+  /**
+   * The handle for one label-value tuple, created (and from then on rendered) on first use. Resolve it once
+   * and keep it: this call builds a key and does a map lookup.
+   */
+  labels(...values: string[]): S {
+    this.checkArity(values);
+    const key = labelKey(values);
+    let s = this.series.get(key);
+    if (s === undefined) {
+      const copy = Object.freeze(values.slice());
+      let pairs = '';
+      for (let i = 0; i < copy.length; i++) {
+        if (i > 0) pairs += ',';
+        pairs += `${this.labelNames[i]}="${escapeLabelValue(copy[i]!)}"`;
+      }
+      s = this.create(copy, pairs);
+      this.series.set(key, s);
+      if (copy.length === 0) this.single = s;
+    }
+    return s;
+  }
+
+  /** Drops one series; a handle still held for it keeps working but is no longer rendered. */
+  remove(...values: string[]): boolean {
+    this.checkArity(values);
+    const key = labelKey(values);
+    if (values.length === 0) this.single = undefined;
+    return this.series.delete(key);
+  }
+
+  /** Drops every series, for families rebuilt from scratch in an `onCollect` hook (a top-N ranking). */
+  reset(): void {
+    this.series.clear();
+    this.single = undefined;
+  }
+
+  /** Number of series currently rendered. */
+  get size(): number {
+    return this.series.size;
+  }
+
+  protected find(values: readonly string[]): S | undefined {
+    this.checkArity(values);
+    return this.series.get(labelKey(values));
+  }
+
+  protected labelRecord(values: readonly string[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < values.length; i++) out[this.labelNames[i]!] = values[i]!;
+    return out;
+  }
+
+  private checkArity(values: readonly string[]): void {
+    if (values.length !== this.labelNames.length) {
+      throw new Error(
+        `${this.name} takes ${this.labelNames.length} label value(s) (${this.labelNames.join(', ')}), got ${values.length}`,
+      );
+    }
+  }
+
+  protected abstract create(values: readonly string[], pairs: string): S;
+
+  /** @internal */
+  abstract render(openMetrics: boolean): string;
+}
+
+function samplePrefix(name: string, pairs: string): string {
+  return pairs === '' ? `${name} ` : `${name}{${pairs}} `;
+}
+
+/** Counters and gauges: one value per series, read and rendered alike. */
+abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
+  get(...values: string[]): number | undefined {
+    return this.find(values)?.value;
+  }
+
+  entries(): Array<{ labels: Record<string, string>; value: number }> {
+    return Array.from(this.series.values(), (s) => ({
+      labels: this.labelRecord(s.labelValues),
+      value: s.value,
+    }));
+  }
+
+  /** @internal */
+  render(openMetrics: boolean): string {
+    let out = openMetrics ? this.headerOpenMetrics : this.headerText;
+    for (const s of this.series.values()) out += s.prefix + formatValue(s.value) + '\n';
+    return out;
+  }
+}
+
+export class CounterFamily extends ScalarFamily<Counter> {
+  protected create(values: readonly string[], pairs: string): Counter {
+    return new Counter(values, samplePrefix(this.name, pairs));
+  }
+
+  /** Shorthand for a family without labels. */
+  inc(n = 1): void {
+    (this.single ?? this.labels()).inc(n);
+  }
+}
+
+export class GaugeFamily extends ScalarFamily<Gauge> {
+  protected create(values: readonly string[], pairs: string): Gauge {
+    return new Gauge(values, samplePrefix(this.name, pairs));
+  }
+
+  /** Shorthands for a family without labels. */
+  set(v: number): void {
+    (this.single ?? this.labels()).set(v);
+  }
+
+  inc(n = 1): void {
+    (this.single ?? this.labels()).inc(n);
+  }
+
+  dec(n = 1): void {
+    (this.single ?? this.labels()).dec(n);
+  }
+}
+
+export class HistogramFamily extends Family<Histogram> {
+  /** Upper bounds as given, without +Inf. */
+  readonly buckets: readonly number[];
+  private readonly bounds: Float64Array;
+  /** `le="0.005"} ` and so on, ending with `le="+Inf"} `. */
+  private readonly leParts: readonly string[];
+  /**
+   * OpenMetrics forbids a sum (and therefore a count) on a histogram with negative bounds, since the sum is
+   * then no longer a counter.
+   */
+  private readonly omitSumInOpenMetrics: boolean;
+
+  constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]) {
+    super('histogram', name, help, labelNames, name);
+    const bounds = buckets.slice();
+    if (bounds.length > 0 && bounds[bounds.length - 1] === Number.POSITIVE_INFINITY) bounds.pop();
+    for (let i = 0; i < bounds.length; i++) {
+      const b = bounds[i]!;
+      if (typeof b !== 'number' || !Number.isFinite(b)) {
+        throw new Error(`${name}: bucket bound ${b} must be a finite number (+Inf is implicit)`);
+      }
+      if (i > 0 && !(b > bounds[i - 1]!)) {
+        throw new Error(`${name}: bucket bounds must be strictly increasing, got ${bounds[i - 1]} then ${b}`);
+      }
+    }
+    this.buckets = Object.freeze(bounds);
+    this.bounds = Float64Array.from(bounds);
+    this.leParts = Object.freeze([...bounds.map((b) => `le="${formatLe(b)}"} `), 'le="+Inf"} ']);
+    this.omitSumInOpenMetrics = bounds.length > 0 && bounds[0]! < 0;
+  }
+
+  protected create(values: readonly string[], pairs: string): Histogram {
+    const name = this.name;
+    return new Histogram(
+      values,
+      this.bounds,
+      pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`,
+      samplePrefix(`${name}_count`, pairs),
+      samplePrefix(`${name}_sum`, pairs),
+    );
+  }
+
+  /** Shorthand for a family without labels. */
+  observe(v: number): void {
+    (this.single ?? this.labels()).observe(v);
+  }
+
+  get(...values: string[]): HistogramSnapshot | undefined {
+    return this.find(values)?.snapshot();
+  }
+
+  entries(): Array<{ labels: Record<string, string> } & HistogramSnapshot> {
+    return Array.from(this.series.values(), (s) => ({
+      labels: this.labelRecord(s.labelValues),
+      ...s.snapshot(),
+    }));
+  }
+
+  /** @internal */
+  render(openMetrics: boolean): string {
+    let out = openMetrics ? this.headerOpenMetrics : this.headerText;
+    const leParts = this.leParts;
+    const nb = leParts.length;
+    const withSum = !(openMetrics && this.omitSumInOpenMetrics);
+    for (const s of this.series.values()) {
+      const counts = s.counts;
+      const open = s.bucketOpen;
+      let cum = 0;
+      for (let i = 0; i < nb; i++) {
+        cum += counts[i]!;
+        out += open + leParts[i] + formatValue(cum) + '\n';
+      }
+      if (withSum) out += s.countPrefix + formatValue(cum) + '\n' + s.sumPrefix + formatValue(s.sum) + '\n';
+    }
+    return out;
+  }
+}
+
+type AnyFamily = CounterFamily | GaugeFamily | HistogramFamily;
+
+export class Registry {
+  private readonly families: AnyFamily[] = [];
+  private readonly byName = new Map<string, AnyFamily>();
+  /** Every sample and family name a registered family can emit in either format → that family's name. */
+  private readonly taken = new Map<string, string>();
+  private readonly collectors: Array<() => void> = [];
+
+  /** `name` carries the `_total` suffix, as the samples do in both formats. */
+  counter(name: string, help: string, labelNames: readonly string[] = []): CounterFamily {
+    if (!name.endsWith('_total') || name.length === '_total'.length) {
+      throw new Error(`counter name ${JSON.stringify(name)} must end with _total`);
+    }
+    const base = name.slice(0, -'_total'.length);
+    this.claim(name, labelNames, [name, base, `${base}_created`]);
+    return this.add(new CounterFamily('counter', name, help, Object.freeze(labelNames.slice()), base));
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[] = []): GaugeFamily {
+    this.claim(name, labelNames, [name]);
+    return this.add(new GaugeFamily('gauge', name, help, Object.freeze(labelNames.slice()), name));
+  }
+
+  histogram(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    buckets: readonly number[],
+  ): HistogramFamily {
+    if (labelNames.includes('le')) throw new Error(`histogram ${name} must not have a label named le`);
+    this.claim(name, labelNames, [name, `${name}_bucket`, `${name}_count`, `${name}_sum`, `${name}_created`]);
+    return this.add(new HistogramFamily(name, help, Object.freeze(labelNames.slice()), buckets));
+  }
+
+  /**
+   * Runs synchronously at the start of every render, in registration order, to refresh gauges. An exception
+   * propagates out of `render`, failing that scrape rather than serving half-refreshed values.
+   */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
+  }
+
+  /** The family registered under this name (counters by their `_total` name). */
+  getFamily(name: string): AnyFamily | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Families in registration order, which is the order they render in. */
+  listFamilies(): readonly AnyFamily[] {
+    return this.families;
+  }
+
+  render(format: ExpositionFormat): string {
+    for (const fn of this.collectors) fn();
+    const openMetrics = format === 'openmetrics';
+    let out = '';
+    for (const f of this.families) out += f.render(openMetrics);
+    if (openMetrics) out += '# EOF\n';
+    return out;
+  }
+
+  private claim(name: string, labelNames: readonly string[], emitted: readonly string[]): void {
+    if (!isValidMetricName(name)) throw new Error(`invalid metric name ${JSON.stringify(name)}`);
+    const seen = new Set<string>();
+    for (const l of labelNames) {
+      if (!isValidLabelName(l)) throw new Error(`${name}: invalid label name ${JSON.stringify(l)}`);
+      if (seen.has(l)) throw new Error(`${name}: duplicate label name ${JSON.stringify(l)}`);
+      seen.add(l);
+    }
+    for (const n of emitted) {
+      const owner = this.taken.get(n);
+      if (owner === undefined) continue;
+      throw new Error(
+        owner === name
+          ? `metric ${name} is already registered`
+          : `metric ${name} clashes with ${owner} over the name ${n}`,
+      );
+    }
+    for (const n of emitted) this.taken.set(n, name);
+  }
+
+  private add<F extends AnyFamily>(family: F): F {
+    this.families.push(family);
+    this.byName.set(family.name, family);
+    // A family without labels has exactly one series; it exists (and renders as 0) from registration on.
+    if (family.labelNames.length === 0) family.labels();
+    return family;
+  }
+}

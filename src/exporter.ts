@@ -1,0 +1,195 @@
+import type { Config } from './config/schema.js';
+import { Correlator } from './correlate/correlator.js';
+import { DecodedMessage, decodeMessage, INVALID_REASONS, type InvalidReason } from './decode/decoder.js';
+import { MESSAGE_KINDS, type MessageKind } from './decode/topics.js';
+import { type Catalog, createCatalog } from './export/catalog.js';
+import { GaugeCollector } from './export/collect.js';
+import { registerProcessMetrics } from './export/process.js';
+import { type Counter, Registry } from './export/registry.js';
+import { Fleet } from './fleet/fleet.js';
+import { type Logger, RateLimitedLog } from './log.js';
+import { QuoteStats } from './stats/quote-stats.js';
+
+/** Monotonic milliseconds: latencies must not jump with the wall clock. */
+export const monotonicNow = (): number => performance.now();
+const toWallClock = (monotonicMs: number): number => performance.timeOrigin + monotonicMs;
+
+export interface ExporterOptions {
+  config: Config;
+  logger: Logger;
+  /** Monotonic milliseconds; tests pass their own. */
+  clock?: () => number;
+  /** Process metrics are global to the process; embedders with several exporters register them once. */
+  processMetrics?: boolean;
+}
+
+/**
+ * The exporter's data path, from raw MQTT messages to metrics: decode, then fleet state and
+ * correlation, then stats, read by the exposition. Sources call `handle` for every message.
+ */
+export class Exporter {
+  readonly registry = new Registry();
+  readonly catalog: Catalog;
+  readonly fleet: Fleet;
+  readonly quotes: QuoteStats;
+  readonly correlator: Correlator;
+  readonly clock: () => number;
+  readonly wallClock = toWallClock;
+  private readonly decoded = new DecodedMessage();
+  private readonly kindCounters: Record<MessageKind, Counter>;
+  private readonly invalidCounters: Record<InvalidReason, Counter>;
+  private readonly badInputLog: RateLimitedLog;
+  private readonly maxPayloadBytes: { maxPayloadBytes: number };
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private stopProcessMetrics: (() => void) | undefined;
+  private messageCount = 0;
+
+  constructor(private readonly opts: ExporterOptions) {
+    const cfg = opts.config;
+    this.clock = opts.clock ?? monotonicNow;
+    this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets);
+    this.quotes = new QuoteStats(this.catalog, {
+      window: { windowMs: cfg.stats.window, slots: cfg.stats.windowSlots },
+      trend: { recentMs: cfg.stats.window, baselineMs: cfg.stats.trendBaseline },
+      objectives: {
+        responseRate: cfg.stats.objectiveResponseRate,
+        p95Seconds: cfg.stats.objectiveP95 / 1000,
+      },
+      requestTimeoutMs: cfg.correlation.requestTimeout,
+      maxSymbols: cfg.limits.maxSymbols,
+      maxStreams: cfg.limits.maxStreams,
+      rankingSize: cfg.stats.rankingSize,
+      rankingMinRequests: cfg.stats.rankingMinRequests,
+      streamRules: cfg.streams.rules,
+    });
+    this.fleet = new Fleet(
+      {
+        deviceTimeoutMs: cfg.fleet.deviceTimeout,
+        maxDevices: cfg.limits.maxDevices,
+        bootMessageDelayMs: 120_000,
+        maxLabelValues: cfg.limits.maxLabelValues,
+        recentOfflineSize: 100,
+      },
+      (what, n) => {
+        for (let i = 0; i < n; i++) this.quotes.eviction(what);
+      },
+    );
+    this.correlator = new Correlator(
+      {
+        requestTimeoutMs: cfg.correlation.requestTimeout,
+        lateWindowMs: cfg.correlation.lateWindow,
+        maxPendingPerDevice: cfg.limits.maxPendingPerDevice,
+        maxPendingTotal: cfg.limits.maxPendingTotal,
+        maxDevices: cfg.limits.maxDevices,
+      },
+      this.quotes,
+    );
+    this.kindCounters = Object.fromEntries(
+      MESSAGE_KINDS.map((k) => [k, this.catalog.messages.labels(k)]),
+    ) as Record<MessageKind, Counter>;
+    this.invalidCounters = Object.fromEntries(
+      INVALID_REASONS.map((r) => [r, this.catalog.invalid.labels(r)]),
+    ) as Record<InvalidReason, Counter>;
+    this.badInputLog = new RateLimitedLog(opts.logger);
+    this.maxPayloadBytes = { maxPayloadBytes: cfg.limits.maxPayloadBytes };
+
+    const collector = new GaugeCollector(
+      this.catalog,
+      this.quotes,
+      this.fleet,
+      cfg.perDeviceMetrics,
+      this.clock,
+      toWallClock,
+    );
+    this.registry.onCollect(() => {
+      this.sweep();
+      collector.collect();
+      this.catalog.pending.labels().set(this.correlator.pendingRequests);
+    });
+    if (opts.processMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry);
+  }
+
+  /** Messages handled since start, for rates and tests. */
+  get messages(): number {
+    return this.messageCount;
+  }
+
+  /** The hot path: one decode, then straight calls into the stages, nothing allocated here. */
+  handle(topic: string, payload: Buffer): void {
+    const now = this.clock();
+    const m = this.decoded;
+    this.messageCount++;
+    if (!decodeMessage(topic, payload, m, this.maxPayloadBytes)) {
+      this.kindCounters.invalid.value++;
+      this.invalidCounters[m.invalidReason!].value++;
+      this.badInputLog.debug(
+        now,
+        { topic, reason: m.invalidReason, bytes: payload.length },
+        'dropped invalid message',
+      );
+      return;
+    }
+    this.kindCounters[m.kind].value++;
+    switch (m.kind) {
+      case 'request':
+        this.fleet.heard(m.device, now);
+        this.correlator.request(m.device, m.symbol, now);
+        break;
+      case 'reply':
+        this.fleet.reply(m.device, m.updateIntervalSeconds, now);
+        this.correlator.reply(m, now);
+        break;
+      case 'heartbeat':
+        this.fleet.heartbeat(m, now);
+        break;
+      case 'boot':
+        this.fleet.boot(m.device, now);
+        this.correlator.boot(m.device, now);
+        break;
+      case 'device_booted':
+        this.fleet.heard(m.device, now);
+        this.correlator.deviceBooted(m.device, now);
+        break;
+      case 'http_stream_request':
+        this.fleet.heard(m.device, now);
+        if (m.symbol !== undefined) this.quotes.streamSeen(m.symbol, m.stream!);
+        this.correlator.httpStream(m.device, m.symbol, now);
+        break;
+      case 'log':
+        if (m.device !== '') this.fleet.heard(m.device, now);
+        break;
+      default:
+        break;
+    }
+  }
+
+  sweep(): void {
+    this.correlator.sweep(this.clock());
+  }
+
+  /** The source lost its broker: what was pending cannot be answered where we can see it. */
+  connectionLost(): void {
+    this.correlator.interruptAll(this.clock());
+  }
+
+  setConnected(connected: boolean): void {
+    this.catalog.mqttConnected.labels().set(connected ? 1 : 0);
+  }
+
+  reconnected(): void {
+    this.catalog.mqttReconnects.labels().value++;
+  }
+
+  start(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setInterval(() => this.sweep(), this.opts.config.correlation.sweepInterval);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.stopProcessMetrics?.();
+    this.stopProcessMetrics = undefined;
+  }
+}

@@ -1,0 +1,37 @@
+import { ErrorCodes, TkmpromError } from '../errors.js';
+import type { Exporter } from '../exporter.js';
+import { apiHandler } from './api.js';
+import { Auth } from './auth.js';
+import { pageHandler } from './page/page.js';
+import type { RouteHandler } from './server.js';
+import { ApiState, TICK_MS } from './snapshot.js';
+
+export interface ApiOptions {
+  token?: string;
+}
+
+/** The JSON API and the status page, beside /metrics, /healthz and /readyz (which stay open). */
+export function apiRoutes(exporter: Exporter, opts: ApiOptions): RouteHandler[] {
+  if (opts.token !== undefined && opts.token.length === 0) {
+    throw new TkmpromError(ErrorCodes.CONFIG_INVALID, 'api.tokenFile: the token file is empty');
+  }
+  const auth = new Auth(opts.token);
+  const state = new ApiState(exporter);
+  keepTicking(state);
+  return [apiHandler(state, auth), pageHandler(auth)];
+}
+
+/**
+ * Takes a snapshot every `TICK_MS` so that the hour of history and the message rate are there when
+ * a page first opens. The timer holds the state only weakly: once the server that serves it is gone,
+ * the state can be collected and the timer ends itself.
+ */
+function keepTicking(state: ApiState): void {
+  const ref = new WeakRef(state);
+  const timer = setInterval(() => {
+    const s = ref.deref();
+    if (s === undefined) clearInterval(timer);
+    else s.current();
+  }, TICK_MS);
+  timer.unref();
+}
