@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
+import { ErrorCodes, TkmpromError } from '../errors.js';
+import { Exporter } from '../exporter.js';
+import { startHttpServer } from '../http/server.js';
+import { createLogger, type Logger } from '../log.js';
+import { MqttSource, redact, type Source } from '../source/mqtt-source.js';
+import { parse, settingFlags, settingsHelp } from './args.js';
+
+export const RUN_HELP = `Usage: tkmprom [run] [options]
+
+Runs the exporter in the foreground: reads the fleet's MQTT traffic, serves /metrics,
+/healthz and /readyz. Settings come from flags, then TKMPROM_* environment variables, then
+the config file, then defaults (examples/tkmprom.yaml lists every setting).
+
+Options:
+${settingsHelp()}
+
+Broker credentials come from the config file or TKMPROM_MQTT_USERNAME / TKMPROM_MQTT_PASSWORD,
+never from the command line.
+`;
+
+/** Loads the configuration of `run` from argv and the environment. */
+export function runConfig(args: string[], env: NodeJS.ProcessEnv): Config | 'help' {
+  const { values } = parse(args, {
+    ...settingFlags(),
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return 'help';
+  return loadConfig({
+    file: (values.config as string | undefined) ?? env.TKMPROM_CONFIG,
+    env,
+    flags: values as Record<string, string | boolean | undefined>,
+  });
+}
+
+export interface RunningExporter {
+  exporter: Exporter;
+  url: string;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+/** Starts the exporter with its source and HTTP server; the CLI and the demo both use it. */
+export async function startExporter(config: Config, logger: Logger): Promise<RunningExporter> {
+  // Everything that can fail on configuration alone fails before anything is started.
+  const token = config.api.tokenFile === undefined ? undefined : readToken(config.api.tokenFile);
+  const exporter = new Exporter({ config, logger });
+  const { apiRoutes } = await import('../http/routes.js');
+  const routes = apiRoutes(exporter, { token });
+  exporter.start();
+  let source: Source;
+  let stopBroker: (() => Promise<void>) | undefined;
+  if (config.embeddedBroker !== undefined) {
+    const { startEmbeddedSource } = await import('../source/embedded-source.js');
+    const embedded = await startEmbeddedSource(config.embeddedBroker, exporter, logger).catch((err) => {
+      exporter.stop();
+      throw err;
+    });
+    source = embedded.source;
+    stopBroker = embedded.stopBroker;
+  } else {
+    source = new MqttSource(config.mqtt, exporter, logger);
+  }
+  const http = await startHttpServer({
+    host: config.listen.host,
+    port: config.listen.port,
+    optionName: '--listen',
+    registry: exporter.registry,
+    ready: () => source.ready,
+    logger,
+    routes,
+  }).catch(async (err) => {
+    await stopBroker?.();
+    exporter.stop();
+    throw err;
+  });
+  await source.start();
+  logger.info(
+    {
+      metrics: `${http.url}/metrics`,
+      mqtt: config.embeddedBroker ? 'embedded' : redact(config.mqtt.url),
+      requestTimeoutMs: config.correlation.requestTimeout,
+    },
+    'tkmprom exporter started',
+  );
+  return {
+    exporter,
+    url: http.url,
+    logger,
+    async stop() {
+      await source.stop();
+      await http.close();
+      await stopBroker?.();
+      exporter.stop();
+    },
+  };
+}
+
+export async function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const config = runConfig(args, env);
+  if (config === 'help') {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const logger = createLogger(config.log.level);
+  const running = await startExporter(config, logger);
+  await untilSignal();
+  logger.info('stopping');
+  await running.stop();
+  logger.info('stopped');
+  return 0;
+}
+
+function readToken(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new TkmpromError(
+      ErrorCodes.CONFIG_INVALID,
+      `api.tokenFile: cannot read ${file}: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
