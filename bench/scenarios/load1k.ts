@@ -1,0 +1,104 @@
+import { startBroker } from '../lib/broker.js';
+import { type Ctx, STANDARD } from '../lib/context.js';
+import { Feed } from '../lib/feed.js';
+import { sample } from '../lib/http.js';
+import { NoiseMeter, type Noise } from '../lib/measure.js';
+import { cpuSeconds, memory, sleep } from '../lib/procs.js';
+import { exporterReceiver, mqttjsReceiver } from '../lib/receivers.js';
+
+export interface Load1kResult {
+  rate: number;
+  /** Rate at which the fleet was introduced before the window. */
+  introductionRate: number;
+  seconds: number;
+  achievedRate: number;
+  scrapesInWindow: number;
+  /** % of one core over the window, scrapes included. */
+  cpuPct: number;
+  rssBytes: number;
+  peakRssBytes: number;
+  heapUsedBytes: number;
+  lost: number;
+  noise: Noise;
+  /** The bare MQTT.js subscriber over a window of the same length at the same rate: the client's floor. */
+  mqttjsCpuPct: number;
+}
+
+/**
+ * Today's load: 1,000 msg/s from 8,000 devices and 3,400 symbols, the exporter alone, scraped every
+ * 15 s as Prometheus would. The fleet is introduced first (every device heard once, at 5,000 msg/s, a
+ * burst a restarted broker could send; 20,000 in a quick run), so that the window measures the steady
+ * state. The bare MQTT.js
+ * subscriber then gets the same window on a broker of its own, for the client's own cost at this rate.
+ */
+export async function load1k(ctx: Ctx): Promise<Load1kResult> {
+  const rate = 1000;
+  const introductionRate = ctx.quick ? 20_000 : 5000;
+  const seconds = ctx.quick ? 6 : 30;
+  const broker = await startBroker();
+  const refBroker = await startBroker();
+  await ctx.gen.connect('load1k', broker.port);
+  await ctx.gen.connect('load1k-ref', refBroker.port);
+  const script = await ctx.gen.script('std1k', { ...STANDARD, rate });
+  const feed = new Feed(ctx.gen, 'load1k', script);
+  const refFeed = new Feed(ctx.gen, 'load1k-ref', script);
+  const exporter = await exporterReceiver(broker.url);
+  const ref = await mqttjsReceiver(refBroker.url);
+  const noise = new NoiseMeter();
+  try {
+    await feed.pass(introductionRate);
+    await refFeed.play(introductionRate, introductionRate);
+    await sleep(ctx.quick ? 1000 : 3000);
+    const c0 = await exporter.count();
+    const cpu0 = cpuSeconds(exporter.pid);
+    const t0 = performance.now();
+    noise.start([broker.pid, ctx.gen.pid, exporter.pid]);
+    const playing = feed.play(rate, rate * seconds);
+    // Scrapes at 15 s intervals, placed inside the window.
+    const scrapeTimes = ctx.quick ? [3] : [7.5, 22.5];
+    let heapUsed = Number.NaN;
+    for (const at of scrapeTimes) {
+      await sleep(Math.max(0, t0 + at * 1000 - performance.now()));
+      const r = await exporter.proc.scrapeLikePrometheus();
+      heapUsed = sample(`\n${r.body.toString('utf8')}`, 'nodejs_heap_size_used_bytes');
+    }
+    const d = await playing;
+    await sleep(200);
+    const cpu1 = cpuSeconds(exporter.pid);
+    const wall = (performance.now() - t0) / 1000;
+    const n = noise.stop();
+    const mem = memory(exporter.pid);
+    const c1 = await exporter.count();
+
+    ctx.checkTime('mqttjs at 1,000 msg/s');
+    const r0 = cpuSeconds(ref.pid);
+    const rt0 = performance.now();
+    await refFeed.play(rate, rate * seconds);
+    await sleep(200);
+    const mqttjsCpuPct = ((cpuSeconds(ref.pid) - r0) / ((performance.now() - rt0) / 1000)) * 100;
+
+    const result: Load1kResult = {
+      rate,
+      introductionRate,
+      seconds: wall,
+      achievedRate: d.sent / (d.elapsedMs / 1000),
+      scrapesInWindow: scrapeTimes.length,
+      cpuPct: ((cpu1 - cpu0) / wall) * 100,
+      rssBytes: mem.rss,
+      peakRssBytes: mem.peak,
+      heapUsedBytes: heapUsed,
+      lost: d.sent - (c1 - c0),
+      noise: n,
+      mqttjsCpuPct,
+    };
+    ctx.log(
+      `  1,000 msg/s: exporter ${result.cpuPct.toFixed(2)} % of one core (bare MQTT.js ${mqttjsCpuPct.toFixed(2)} %), RSS ${(result.rssBytes / 1e6).toFixed(1)} MB (peak ${(result.peakRssBytes / 1e6).toFixed(1)} MB), lost ${result.lost}, other load ${n.foreignCores.toFixed(2)} cores`,
+    );
+    return result;
+  } finally {
+    await exporter.stop();
+    await ref.stop();
+    await broker.stop();
+    await refBroker.stop();
+  }
+}
