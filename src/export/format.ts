@@ -12,6 +12,17 @@ export function isValidLabelName(name: string): boolean {
   return LABEL_NAME.test(name) && !name.startsWith('__');
 }
 
+/**
+ * A copy of `s` as one contiguous string. Strings built by concatenation are trees of pieces that
+ * V8 keeps as they are until something reads them character by character; a series keeps its
+ * rendered prefix for life, and as a tree it costs twice the memory (measured: 226 against 104
+ * bytes for a 69-character prefix). The round trip through JSON preserves every code unit,
+ * lone surrogates included.
+ */
+export function flatString(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
 /** Label values, in both formats: backslash, double quote and line feed. */
 export function escapeLabelValue(value: string): string {
   if (!/[\\"\n]/.test(value)) return value;

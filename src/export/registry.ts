@@ -2,6 +2,7 @@ import {
   escapeHelpOpenMetrics,
   escapeHelpText,
   escapeLabelValue,
+  flatString,
   formatLe,
   formatValue,
   isValidLabelName,
@@ -24,7 +25,6 @@ export class Counter {
 
   /** @internal */
   constructor(
-    readonly labelValues: readonly string[],
     /** @internal `name_total{labels} `, identical in both formats. */
     readonly prefix: string,
   ) {}
@@ -41,7 +41,6 @@ export class Gauge {
 
   /** @internal */
   constructor(
-    readonly labelValues: readonly string[],
     /** @internal */
     readonly prefix: string,
   ) {}
@@ -76,7 +75,6 @@ export class Histogram {
 
   /** @internal */
   constructor(
-    readonly labelValues: readonly string[],
     private readonly bounds: Float64Array,
     /** @internal `name_bucket{labels,` or `name_bucket{`: the `le` part is shared by the family. */
     readonly bucketOpen: string,
@@ -130,6 +128,24 @@ function labelKey(values: readonly string[]): string {
   return key;
 }
 
+/**
+ * The label values a key was made from. Series do not keep their values: the key already holds
+ * them, and an array per series is some 60 bytes times every series of every symbol.
+ */
+function labelValuesOf(key: string, arity: number): string[] {
+  if (arity === 0) return [];
+  if (arity === 1) return [key];
+  const values: string[] = [];
+  let i = 0;
+  while (i < key.length) {
+    const colon = key.indexOf(':', i);
+    const len = Number(key.slice(i, colon));
+    values.push(key.slice(colon + 1, colon + 1 + len));
+    i = colon + 1 + len;
+  }
+  return values;
+}
+
 /** Base of the three family kinds: owns the label-tuple → handle map and the pre-rendered headers. */
 abstract class Family<S extends Series> {
   /** Series in creation order, which is the order they render in. */
@@ -164,15 +180,14 @@ abstract class Family<S extends Series> {
     const key = labelKey(values);
     let s = this.series.get(key);
     if (s === undefined) {
-      const copy = Object.freeze(values.slice());
       let pairs = '';
-      for (let i = 0; i < copy.length; i++) {
+      for (let i = 0; i < values.length; i++) {
         if (i > 0) pairs += ',';
-        pairs += `${this.labelNames[i]}="${escapeLabelValue(copy[i]!)}"`;
+        pairs += `${this.labelNames[i]}="${escapeLabelValue(values[i]!)}"`;
       }
-      s = this.create(copy, pairs);
+      s = this.create(pairs);
       this.series.set(key, s);
-      if (copy.length === 0) this.single = s;
+      if (values.length === 0) this.single = s;
     }
     return s;
   }
@@ -201,7 +216,8 @@ abstract class Family<S extends Series> {
     return this.series.get(labelKey(values));
   }
 
-  protected labelRecord(values: readonly string[]): Record<string, string> {
+  protected labelRecord(key: string): Record<string, string> {
+    const values = labelValuesOf(key, this.labelNames.length);
     const out: Record<string, string> = {};
     for (let i = 0; i < values.length; i++) out[this.labelNames[i]!] = values[i]!;
     return out;
@@ -215,14 +231,14 @@ abstract class Family<S extends Series> {
     }
   }
 
-  protected abstract create(values: readonly string[], pairs: string): S;
+  protected abstract create(pairs: string): S;
 
   /** @internal */
   abstract render(openMetrics: boolean): string;
 }
 
 function samplePrefix(name: string, pairs: string): string {
-  return pairs === '' ? `${name} ` : `${name}{${pairs}} `;
+  return flatString(pairs === '' ? `${name} ` : `${name}{${pairs}} `);
 }
 
 /** Counters and gauges: one value per series, read and rendered alike. */
@@ -232,8 +248,8 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
   }
 
   entries(): Array<{ labels: Record<string, string>; value: number }> {
-    return Array.from(this.series.values(), (s) => ({
-      labels: this.labelRecord(s.labelValues),
+    return Array.from(this.series, ([key, s]) => ({
+      labels: this.labelRecord(key),
       value: s.value,
     }));
   }
@@ -247,8 +263,8 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
 }
 
 export class CounterFamily extends ScalarFamily<Counter> {
-  protected create(values: readonly string[], pairs: string): Counter {
-    return new Counter(values, samplePrefix(this.name, pairs));
+  protected create(pairs: string): Counter {
+    return new Counter(samplePrefix(this.name, pairs));
   }
 
   /** Shorthand for a family without labels. */
@@ -258,8 +274,8 @@ export class CounterFamily extends ScalarFamily<Counter> {
 }
 
 export class GaugeFamily extends ScalarFamily<Gauge> {
-  protected create(values: readonly string[], pairs: string): Gauge {
-    return new Gauge(values, samplePrefix(this.name, pairs));
+  protected create(pairs: string): Gauge {
+    return new Gauge(samplePrefix(this.name, pairs));
   }
 
   /** Shorthands for a family without labels. */
@@ -307,12 +323,11 @@ export class HistogramFamily extends Family<Histogram> {
     this.omitSumInOpenMetrics = bounds.length > 0 && bounds[0]! < 0;
   }
 
-  protected create(values: readonly string[], pairs: string): Histogram {
+  protected create(pairs: string): Histogram {
     const name = this.name;
     return new Histogram(
-      values,
       this.bounds,
-      pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`,
+      flatString(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`),
       samplePrefix(`${name}_count`, pairs),
       samplePrefix(`${name}_sum`, pairs),
     );
@@ -328,8 +343,8 @@ export class HistogramFamily extends Family<Histogram> {
   }
 
   entries(): Array<{ labels: Record<string, string> } & HistogramSnapshot> {
-    return Array.from(this.series.values(), (s) => ({
-      labels: this.labelRecord(s.labelValues),
+    return Array.from(this.series, ([key, s]) => ({
+      labels: this.labelRecord(key),
       ...s.snapshot(),
     }));
   }
