@@ -69,3 +69,19 @@ test('registering process metrics twice is refused', () => {
     stop();
   }
 });
+
+test('event-loop lag statistics leave out the sampling interval: an idle loop reads near 0', async () => {
+  const reg = new Registry();
+  const stop = registerProcessMetrics(reg);
+  try {
+    reg.render('text');
+    // Long enough for three samples of the 100 ms monitor, with the loop idle throughout.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    reg.render('text');
+    // The raw monitor reads at least 0.1 s here; what is left is scheduling jitter.
+    assert.ok(value(reg, 'nodejs_eventloop_lag_min_seconds') < 0.05);
+    assert.ok(value(reg, 'nodejs_eventloop_lag_p50_seconds') < 0.05);
+  } finally {
+    stop();
+  }
+});
