@@ -46,6 +46,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'MQTT keepalive (default 30s)',
   },
   {
+    path: 'mqtt.batchWindow',
+    flag: 'mqtt-batch-window',
+    env: 'TKMPROM_MQTT_BATCH_WINDOW',
+    kind: 'string',
+    help: 'at light traffic, read the broker at most this often (default 20ms; 0ms reads every message at once)',
+  },
+  {
     path: 'mqtt.protocolVersion',
     flag: 'mqtt-protocol-version',
     env: 'TKMPROM_MQTT_PROTOCOL_VERSION',

@@ -82,6 +82,7 @@ export const configSchema = z
         rejectUnauthorized: z.coerce.boolean().default(true),
         reconnectMin: duration('1s'),
         reconnectMax: duration('30s'),
+        batchWindow: duration('20ms'),
       })
       .strict()
       .prefault({}),

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Config } from '../config/schema.js';
 import { SUBSCRIPTIONS } from '../decode/topics.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { connectMqtt } from './batch-reads.js';
 
 /** What a source feeds: the exporter, or anything else with the same shape (a benchmark sink). */
 export interface MessageSink {
@@ -61,7 +62,7 @@ export class MqttSource implements Source {
       cert: readTls(cfg.certFile, 'mqtt.certFile'),
       key: readTls(cfg.keyFile, 'mqtt.keyFile'),
     };
-    const client = mqtt.connect(cfg.url, options);
+    const client = connectMqtt(cfg.url, options, cfg.batchWindow);
     this.client = client;
     client.on('message', (topic, payload) => this.sink.handle(topic, payload));
     client.on('connect', () => this.onConnect(client));

@@ -1,0 +1,71 @@
+import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
+import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
+
+/**
+ * A read that fills this much means traffic is heavy: reads already carry many messages each and
+ * the socket is read again at once.
+ */
+const FULL_READ_BYTES = 16 * 1024;
+
+/**
+ * Connects MQTT.js to the broker, reading a plain TCP connection at most once per `batchWindowMs`
+ * while traffic is light.
+ *
+ * At a light rate every message arrives alone, and each one costs a wakeup, a read and a turn of
+ * the stream machinery before any of the exporter's code runs: at 1,000 msg/s that alone was 3 to
+ * 5 % of a core. After a small read the socket is paused for the window, so the kernel gathers
+ * what arrives meanwhile and one read brings it all. A full read (heavy traffic) never pauses.
+ *
+ * The price is time resolution: a message may be handled up to one window after it arrived. A
+ * latency is the difference of two such delays, so it is not biased, and it is off by less than
+ * one window (standard deviation window / sqrt(6)).
+ *
+ * Only `mqtt://` and `tcp://` connections are batched: the socket must be created here, with a
+ * read buffer of one byte, so that a paused socket stops reading from the kernel instead of
+ * filling its own buffer one message at a time. This goes through MQTT.js's documented
+ * `new MqttClient(streamBuilder, options)`. TLS, WebSocket, SOCKS and a window of 0 are left to
+ * `mqtt.connect` as they are.
+ */
+export function connectMqtt(url: string, options: IClientOptions, batchWindowMs: number): MqttClient {
+  const u = new URL(url);
+  const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
+  // MQTT.js turns mqtt:// with a client certificate into mqtts://, and honours a SOCKS proxy from the environment.
+  const special =
+    (options.cert !== undefined && options.key !== undefined) || !!process.env.MQTTJS_SOCKS_PROXY;
+  if (!(batchWindowMs > 0) || !plain || special) return mqtt.connect(url, options);
+
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = u.port === '' ? 1883 : Number(u.port);
+  const fromUrl = (s: string): string | undefined => (s === '' ? undefined : decodeURIComponent(s));
+  const opts: IClientOptions = {
+    ...options,
+    protocol: 'mqtt',
+    host,
+    hostname: host,
+    port,
+    username: options.username ?? fromUrl(u.username),
+    password: options.password ?? fromUrl(u.password),
+  };
+  return new MqttClient(() => {
+    // readableHighWaterMark reaches net.Socket through its Duplex options; @types/node leaves it out here.
+    const socket = createConnection({ host, port, readableHighWaterMark: 1 } as NetConnectOpts);
+    pauseAfterSmallReads(socket, batchWindowMs);
+    return socket;
+  }, opts);
+}
+
+/** After a small read, stops reading for `windowMs`. Exported for tests. */
+export function pauseAfterSmallReads(socket: Socket, windowMs: number): void {
+  let waiting = false;
+  const resume = (): void => {
+    waiting = false;
+    if (!socket.destroyed) socket.resume();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    if (waiting || chunk.length >= FULL_READ_BYTES) return;
+    waiting = true;
+    // MQTT.js has already been handed this chunk (its listener came first); pausing holds back the next.
+    socket.pause();
+    setTimeout(resume, windowMs).unref();
+  });
+}
