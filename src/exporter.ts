@@ -114,7 +114,11 @@ export class Exporter {
     return this.messageCount;
   }
 
-  /** The hot path: one decode, then straight calls into the stages, nothing allocated here. */
+  /**
+   * The hot path: one decode, then straight calls into the stages, nothing allocated here. The
+   * correlator is given the fleet's copy of the device id: the decoder's copy is often a fresh
+   * string, and a second copy per device would live as long as the device.
+   */
   handle(topic: string, payload: Buffer): void {
     const now = this.clock();
     const m = this.decoded;
@@ -132,29 +136,27 @@ export class Exporter {
     this.kindCounters[m.kind].value++;
     switch (m.kind) {
       case 'request':
-        this.fleet.heard(m.device, now);
-        this.correlator.request(m.device, m.symbol, now);
+        this.correlator.request(this.fleet.heard(m.device, now).id, m.symbol, now);
         break;
       case 'reply':
-        this.fleet.reply(m.device, m.updateIntervalSeconds, now);
+        m.device = this.fleet.reply(m.device, m.updateIntervalSeconds, now).id;
         this.correlator.reply(m, now);
         break;
       case 'heartbeat':
         this.fleet.heartbeat(m, now);
         break;
       case 'boot':
-        this.fleet.boot(m.device, now);
-        this.correlator.boot(m.device, now);
+        this.correlator.boot(this.fleet.boot(m.device, now).id, now);
         break;
       case 'device_booted':
-        this.fleet.heard(m.device, now);
-        this.correlator.deviceBooted(m.device, now);
+        this.correlator.deviceBooted(this.fleet.heard(m.device, now).id, now);
         break;
-      case 'http_stream_request':
-        this.fleet.heard(m.device, now);
+      case 'http_stream_request': {
+        const device = this.fleet.heard(m.device, now).id;
         if (m.symbol !== undefined) this.quotes.streamSeen(m.symbol, m.stream!);
-        this.correlator.httpStream(m.device, m.symbol, now);
+        this.correlator.httpStream(device, m.symbol, now);
         break;
+      }
       case 'log':
         if (m.device !== '') this.fleet.heard(m.device, now);
         break;

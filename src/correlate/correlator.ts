@@ -101,22 +101,24 @@ const OUTCOME_CODES = new Map(OUTCOMES.map((o, i) => [o, i]));
 class RecentStore {
   private capacity = 0;
   private times = new Float64Array(0);
-  private latencies = new Float64Array(0);
+  /** Seconds; single precision keeps 7 digits, more than a latency shown in the API has. */
+  private latencies = new Float32Array(0);
   private outcomes = new Uint8Array(0);
-  private types = new Uint16Array(0);
+  private types = new Uint8Array(0);
   private symbols: (string | undefined)[] = [];
   /** Records held per slot, up to RECENT_PER_DEVICE; then `next` is the oldest, overwritten next. */
   private counts = new Uint8Array(0);
   private next = new Uint8Array(0);
   private used = 0;
   private readonly free: number[] = [];
-  /** Reply types are the decoder's short fixed set; each is stored as its index here. */
+  /** Reply types are the decoder's short fixed set (under 256); each is stored as its index here. */
   private readonly typeNames: string[] = [];
   private readonly typeCodes = new Map<string, number>();
 
   alloc(): number {
     const slot = this.free.pop() ?? this.used++;
-    if (slot >= this.capacity) this.grow(Math.max(64, this.capacity * 2));
+    // Half again, not double: the slack is paid for every device the fleet will never have.
+    if (slot >= this.capacity) this.grow(Math.max(64, Math.ceil(this.capacity * 1.5)));
     this.counts[slot] = 0;
     this.next[slot] = 0;
     return slot;
@@ -164,7 +166,8 @@ class RecentStore {
         requestedAt: this.times[at]!,
         symbol: this.symbols[at]!,
         outcome: OUTCOMES[this.outcomes[at]!]!,
-        latencySeconds: this.latencies[at]!,
+        // Back to the microsecond, so that 0.31 reads 0.31 and not single precision's 0.3100000023841858.
+        latencySeconds: Math.round(this.latencies[at]! * 1e6) / 1e6,
         replyType: this.typeNames[this.types[at]!]!,
       });
     }
@@ -186,13 +189,13 @@ class RecentStore {
     const times = new Float64Array(n);
     times.set(this.times);
     this.times = times;
-    const latencies = new Float64Array(n);
+    const latencies = new Float32Array(n);
     latencies.set(this.latencies);
     this.latencies = latencies;
     const outcomes = new Uint8Array(n);
     outcomes.set(this.outcomes);
     this.outcomes = outcomes;
-    const types = new Uint16Array(n);
+    const types = new Uint8Array(n);
     types.set(this.types);
     this.types = types;
     const counts = new Uint8Array(capacity);

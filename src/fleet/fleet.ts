@@ -27,6 +27,10 @@ export const UNKNOWN = 'unknown';
 /** The firmware's `millis()/1000` wraps here; a drop from near it is not a reboot. */
 const UPTIME_WRAP_FROM = 4_294_000;
 
+const UNKNOWN_VERSION_KEY = `${UNKNOWN}\u0000${UNKNOWN}\u0000${UNKNOWN}`;
+/** Distinct version keys shared between devices; past this many, a device keeps its own copy. */
+const MAX_SHARED_VERSION_KEYS = 4096;
+
 export class Device {
   firstHeard: number;
   lastHeard: number;
@@ -35,7 +39,7 @@ export class Device {
   innerVersion = UNKNOWN;
   flashId = UNKNOWN;
   /** `firmware\u0000iv\u0000flashId`, kept in step so counting the fleet allocates nothing per device. */
-  versionKey = `${UNKNOWN}\u0000${UNKNOWN}\u0000${UNKNOWN}`;
+  versionKey = UNKNOWN_VERSION_KEY;
   battery = Number.NaN;
   vin = Number.NaN;
   /** 1 charging, 0 not charging, -1 unknown. */
@@ -89,6 +93,8 @@ export class Fleet {
   private readonly devices = new Map<string, Device>();
   private readonly labelValues = new Set<string>();
   private readonly rebootsByFirmware = new Map<string, number>();
+  /** Most of a fleet shares a handful of versions: one key string each, not one per device. */
+  private readonly versionKeys = new Map<string, string>();
   private readonly recentOffline: OfflineEvent[] = [];
   private readonly onEvict: (what: FleetEviction, n: number) => void;
 
@@ -146,7 +152,7 @@ export class Fleet {
       dev.firmware = fw;
       dev.innerVersion = iv;
       dev.flashId = flash;
-      dev.versionKey = `${fw}\u0000${iv}\u0000${flash}`;
+      dev.versionKey = this.versionKey(`${fw}\u0000${iv}\u0000${flash}`);
     }
     if (!Number.isNaN(h.battery)) dev.battery = h.battery;
     if (!Number.isNaN(h.vin)) dev.vin = h.vin;
@@ -168,21 +174,23 @@ export class Fleet {
     }
   }
 
-  boot(id: string, now: number): void {
+  boot(id: string, now: number): Device {
     const dev = this.heard(id, now);
-    if (dev.bootPending) return;
+    if (dev.bootPending) return dev;
     dev.bootPending = true;
     const fromUptime = dev.countedUptimeBootAt;
-    if (fromUptime >= now - this.cfg.bootMessageDelayMs && fromUptime <= now + 2000) return;
+    if (fromUptime >= now - this.cfg.bootMessageDelayMs && fromUptime <= now + 2000) return dev;
     dev.countedBootMessageAt = now;
     this.countReboot(dev, now);
+    return dev;
   }
 
   /** A reply on the device's topic: it ends a boot and may state the update interval. */
-  reply(id: string, updateIntervalSeconds: number, now: number): void {
+  reply(id: string, updateIntervalSeconds: number, now: number): Device {
     const dev = this.heard(id, now);
     dev.bootPending = false;
     if (updateIntervalSeconds > 0) dev.updateIntervalMs = updateIntervalSeconds * 1000;
+    return dev;
   }
 
   /** The silence after which a device is offline: max(deviceTimeout, 2.5 x its update interval). */
@@ -243,6 +251,14 @@ export class Fleet {
     dev.reboots++;
     dev.lastBootAt = at;
     this.rebootsByFirmware.set(dev.firmware, (this.rebootsByFirmware.get(dev.firmware) ?? 0) + 1);
+  }
+
+  private versionKey(key: string): string {
+    const shared = this.versionKeys.get(key);
+    if (shared !== undefined) return shared;
+    if (this.versionKeys.size >= MAX_SHARED_VERSION_KEYS) return key;
+    this.versionKeys.set(key, key);
+    return key;
   }
 
   /** Bounds the label values a flood of garbage heartbeats could otherwise create. */
