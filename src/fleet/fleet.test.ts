@@ -162,6 +162,30 @@ describe('bounds', () => {
     );
   });
 
+  test("a device taking an evicted device's place starts with every number unknown", () => {
+    const f = new Fleet({ ...CFG, maxDevices: 100 });
+    for (let i = 0; i < 100; i++) {
+      f.heartbeat(hb({ device: `AAAA${i.toString(16).toUpperCase().padStart(8, '0')}` }), 0);
+    }
+    f.reply('AAAA00000000', 300, 0);
+    // Long after the 100 went offline, newcomers evict them and reuse their rows.
+    for (let i = 0; i < 100; i++) f.heard(`BBBB${i.toString(16).toUpperCase().padStart(8, '0')}`, 3_600_000);
+    assert.equal(f.get('AAAA00000000'), undefined);
+    assert.equal(f.size, 100);
+    for (const dev of f.all()) {
+      assert.ok(dev.id.startsWith('BBBB'));
+      assert.equal(dev.firstHeard, 3_600_000);
+      assert.equal(dev.lastHeard, 3_600_000);
+      for (const n of [dev.battery, dev.vin, dev.uptime, dev.uptimeAt, dev.wifiLost, dev.flashCheck]) {
+        assert.ok(Number.isNaN(n));
+      }
+      assert.ok(Number.isNaN(dev.updateIntervalMs));
+      assert.ok(Number.isNaN(dev.lastBootAt));
+      assert.equal(dev.charging, -1);
+      assert.equal(dev.firmware, 'unknown');
+    }
+  });
+
   test('label values are capped', () => {
     const f = new Fleet({ ...CFG, maxLabelValues: 3 });
     for (let i = 0; i < 5; i++) f.heartbeat(hb({ device: `00000000000${i}`, firmware: `fw${i}` }), 0);
