@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createConnection, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { pauseAfterSmallReads } from './batch-reads.js';
 
@@ -69,4 +70,21 @@ test('heavy traffic: a full read never pauses', async () => {
   // A read may come up short when the reader catches up with the writer; only those pause.
   for (const length of got.pausedAfter)
     assert.ok(length < 16 * 1024, `paused after a read of ${length} bytes`);
+});
+
+test('steady traffic: a pause never gathers much more than one full read, however long the window', async () => {
+  const chunk = Buffer.alloc(8 * 1024, 'y');
+  const started = performance.now();
+  const got = await receive(async (peer) => {
+    // About 4 KB a millisecond: a 5 s pause would gather 20 MB; the rate allows about 4 ms.
+    for (let i = 0; i < 200; i++) {
+      peer.write(chunk);
+      await sleep(2);
+    }
+  }, 5_000);
+  const elapsed = performance.now() - started;
+  assert.equal(got.bytes.length, 200 * chunk.length);
+  assert.ok(got.pausedAfter.length > 0, 'small reads paused');
+  // One pause of the full window would alone take 5 s.
+  assert.ok(elapsed < 4_000, `took ${Math.round(elapsed)} ms`);
 });

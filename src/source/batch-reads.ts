@@ -1,4 +1,5 @@
 import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 
 /**
@@ -15,6 +16,9 @@ const FULL_READ_BYTES = 16 * 1024;
  * the stream machinery before any of the exporter's code runs: at 1,000 msg/s that alone was 3 to
  * 5 % of a core. After a small read the socket is paused for the window, so the kernel gathers
  * what arrives meanwhile and one read brings it all. A full read (heavy traffic) never pauses.
+ *
+ * The pause is also never longer than the current rate takes to bring one full read, so that
+ * what waits meanwhile stays small (see `pauseAfterSmallReads`).
  *
  * The price is time resolution: a message may be handled up to one window after it arrived. A
  * latency is the difference of two such delays, so it is not biased, and it is off by less than
@@ -54,18 +58,31 @@ export function connectMqtt(url: string, options: IClientOptions, batchWindowMs:
   }, opts);
 }
 
-/** After a small read, stops reading for `windowMs`. Exported for tests. */
+/**
+ * After a small read, stops reading for at most `windowMs`, and never longer than it takes the
+ * current rate to bring about one full read: a paused socket's data waits in the kernel and, past
+ * the socket's buffer, in the broker's queue for this client, which drops when it is full. At
+ * 60,000 msg/s a fixed 20 ms pause gathered 1,200 messages, more than Mosquitto's default queue.
+ * Exported for tests.
+ */
 export function pauseAfterSmallReads(socket: Socket, windowMs: number): void {
   let waiting = false;
+  let lastReadAt = performance.now();
   const resume = (): void => {
     waiting = false;
     if (!socket.destroyed) socket.resume();
   };
   socket.on('data', (chunk: Buffer) => {
+    const now = performance.now();
+    // Bytes per millisecond since the previous read, pause included: the rate the kernel is filling at.
+    const rate = chunk.length / Math.max(now - lastReadAt, 0.001);
+    lastReadAt = now;
     if (waiting || chunk.length >= FULL_READ_BYTES) return;
+    const pauseMs = Math.min(windowMs, FULL_READ_BYTES / rate);
+    if (pauseMs < 1) return;
     waiting = true;
     // MQTT.js has already been handed this chunk (its listener came first); pausing holds back the next.
     socket.pause();
-    setTimeout(resume, windowMs).unref();
+    setTimeout(resume, pauseMs).unref();
   });
 }
