@@ -9,6 +9,7 @@ import {
   isValidMetricName,
 } from './format.js';
 import type { ExpositionFormat } from './negotiate.js';
+import { BLOCK, StringSink, type TextSink } from './sink.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -234,7 +235,7 @@ abstract class Family<S extends Series> {
   protected abstract create(pairs: string): S;
 
   /** @internal */
-  abstract render(openMetrics: boolean): string;
+  abstract render(openMetrics: boolean, out: TextSink): void;
 }
 
 function samplePrefix(name: string, pairs: string): string {
@@ -255,10 +256,16 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
   }
 
   /** @internal */
-  render(openMetrics: boolean): string {
+  render(openMetrics: boolean, sink: TextSink): void {
     let out = openMetrics ? this.headerOpenMetrics : this.headerText;
-    for (const s of this.series.values()) out += s.prefix + formatValue(s.value) + '\n';
-    return out;
+    for (const s of this.series.values()) {
+      out += s.prefix + formatValue(s.value) + '\n';
+      if (out.length >= BLOCK) {
+        sink.add(out);
+        out = '';
+      }
+    }
+    sink.add(out);
   }
 }
 
@@ -350,7 +357,7 @@ export class HistogramFamily extends Family<Histogram> {
   }
 
   /** @internal */
-  render(openMetrics: boolean): string {
+  render(openMetrics: boolean, sink: TextSink): void {
     let out = openMetrics ? this.headerOpenMetrics : this.headerText;
     const leParts = this.leParts;
     const nb = leParts.length;
@@ -364,8 +371,12 @@ export class HistogramFamily extends Family<Histogram> {
         out += open + leParts[i] + formatValue(cum) + '\n';
       }
       if (withSum) out += s.countPrefix + formatValue(cum) + '\n' + s.sumPrefix + formatValue(s.sum) + '\n';
+      if (out.length >= BLOCK) {
+        sink.add(out);
+        out = '';
+      }
     }
-    return out;
+    sink.add(out);
   }
 }
 
@@ -422,13 +433,19 @@ export class Registry {
     return this.families;
   }
 
+  /** The whole exposition as a string. */
   render(format: ExpositionFormat): string {
+    const sink = new StringSink();
+    this.renderTo(format, sink);
+    return sink.text;
+  }
+
+  /** The exposition in pieces, to an `ExpositionBuffer` for HTTP. Collectors run first, as for `render`. */
+  renderTo(format: ExpositionFormat, sink: TextSink): void {
     for (const fn of this.collectors) fn();
     const openMetrics = format === 'openmetrics';
-    let out = '';
-    for (const f of this.families) out += f.render(openMetrics);
-    if (openMetrics) out += '# EOF\n';
-    return out;
+    for (const f of this.families) f.render(openMetrics, sink);
+    if (openMetrics) sink.add('# EOF\n');
   }
 
   private claim(name: string, labelNames: readonly string[], emitted: readonly string[]): void {
