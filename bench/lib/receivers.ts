@@ -18,6 +18,23 @@ export interface Receiver {
   stop(): Promise<void>;
 }
 
+/**
+ * The receiver's count once nothing more is arriving: two reads 50 ms apart that agree. Taken at
+ * the start of a window, it keeps messages of the window before (an exporter may hold a batch
+ * for up to its `mqtt.batchWindow`) from being counted in this one. Gives up after 2 s.
+ */
+export async function settledCount(r: Receiver): Promise<number> {
+  let last = await r.count();
+  const deadline = performance.now() + 2000;
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = await r.count();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 /** Bytes read through read(2), which is how libuv and libmosquitto take data off a socket. */
 export function bytesRead(pid: number): number {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');

@@ -4,7 +4,7 @@ import { Feed } from '../lib/feed.js';
 import { sample } from '../lib/http.js';
 import { NoiseMeter, type Noise } from '../lib/measure.js';
 import { cpuSeconds, memory, sleep } from '../lib/procs.js';
-import { exporterReceiver, mqttjsReceiver } from '../lib/receivers.js';
+import { exporterReceiver, mqttjsReceiver, settledCount } from '../lib/receivers.js';
 
 export interface Load1kResult {
   rate: number;
@@ -49,7 +49,7 @@ export async function load1k(ctx: Ctx): Promise<Load1kResult> {
     await feed.pass(introductionRate);
     await refFeed.play(introductionRate, introductionRate);
     await sleep(ctx.quick ? 1000 : 3000);
-    const c0 = await exporter.count();
+    const c0 = await settledCount(exporter);
     const cpu0 = cpuSeconds(exporter.pid);
     const t0 = performance.now();
     noise.start([broker.pid, ctx.gen.pid, exporter.pid]);

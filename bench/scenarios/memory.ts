@@ -5,7 +5,7 @@ import { Feed } from '../lib/feed.js';
 import { sample } from '../lib/http.js';
 import { linearFit } from '../lib/measure.js';
 import { memory, sleep } from '../lib/procs.js';
-import { exporterReceiver } from '../lib/receivers.js';
+import { exporterReceiver, settledCount } from '../lib/receivers.js';
 
 export interface MemoryRow {
   devices: number;
@@ -55,7 +55,7 @@ export async function memoryGrowth(ctx: Ctx): Promise<MemoryResult> {
       const feed = new Feed(ctx.gen, 'memory', script);
       const exporter = await exporterReceiver(broker.url, ['--max-symbols', String(SYMBOLS)]);
       try {
-        const c0 = await exporter.count();
+        const c0 = await settledCount(exporter);
         let sent = 0;
         for (let p = 0; p < passes; p++) {
           const b0 = exporter.bytesIn();

@@ -5,7 +5,7 @@ import { type Fetched, sample } from '../lib/http.js';
 import { startLanes } from '../lib/lanes.js';
 import { median, NoiseMeter, type Noise, quantile } from '../lib/measure.js';
 import { cpuSeconds, memory, sleep } from '../lib/procs.js';
-import { exporterReceiver, type Receiver, type ReceiverName } from '../lib/receivers.js';
+import { exporterReceiver, type Receiver, type ReceiverName, settledCount } from '../lib/receivers.js';
 import { type CeilingResult, ceiling } from './ceiling.js';
 
 export interface ScrapeFigures {
@@ -158,7 +158,7 @@ export async function standard(ctx: Ctx): Promise<StandardResult> {
     await sleep(500);
 
     ctx.checkTime('cpu per message');
-    const c0 = await Promise.all(lanes.map((l) => l.receiver.count()));
+    const c0 = await Promise.all(lanes.map((l) => settledCount(l.receiver)));
     const sentBy = lanes.map(() => 0);
     const windows: CpuWindow[] = [];
     const seconds = q ? 2 : 5;
@@ -235,7 +235,7 @@ export async function standard(ctx: Ctx): Promise<StandardResult> {
 
     ctx.checkTime('scrapes under ingest');
     const ingestSeconds = q ? 3 : 10;
-    const i0 = await exporter.count();
+    const i0 = await settledCount(exporter);
     noise.start([broker.pid, ctx.gen.pid, exporter.pid]);
     const running = feed.start(rate);
     const t0 = performance.now();
@@ -392,7 +392,7 @@ async function apiLoad(
   }
   const rate = 20_000;
   const perSecond = 200;
-  const c0 = await exporter.count();
+  const c0 = await settledCount(exporter);
   const running = feed.start(rate);
   const latencies: number[] = [];
   let errors = 0;
