@@ -187,7 +187,8 @@ export function figuresOf(s: Scenarios): Figure[] {
     });
     add({
       key: 'scrape.default_mb',
-      label: `scrape size, default labels (${st.scrapeIdle.plain.series} series; gzip ${(st.scrapeIdle.prometheus.wireBytes / MB).toFixed(2)} MB)`,
+      // "on the wire" is what a Prometheus-style scrape received: the body, compressed if the exporter compresses.
+      label: `scrape size, default labels (${st.scrapeIdle.plain.series} series; ${(st.scrapeIdle.prometheus.wireBytes / MB).toFixed(2)} MB on the wire)`,
       unit: 'MB',
       value: st.scrapeIdle.plain.bytes / MB,
       better: 'lower',
