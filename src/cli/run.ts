@@ -70,6 +70,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     optionName: '--listen',
     registry: exporter.registry,
     ready: () => source.ready,
+    catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,
   }).catch(async (err) => {

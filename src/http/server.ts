@@ -19,6 +19,8 @@ export interface HttpOptions {
   optionName: string;
   registry: Registry;
   ready: () => boolean;
+  /** Awaited before each /metrics render, so that a scrape includes what has already arrived. */
+  catchUp?: () => Promise<void>;
   logger: Logger;
   routes?: RouteHandler[];
 }
@@ -63,6 +65,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpOptio
   }
   switch (url.pathname) {
     case '/metrics':
+      if (opts.catchUp) await opts.catchUp();
       return serveMetrics(req, res, opts.registry);
     case '/healthz':
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });

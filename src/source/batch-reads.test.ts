@@ -88,3 +88,36 @@ test('steady traffic: a pause never gathers much more than one full read, howeve
   // One pause of the full window would alone take 5 s.
   assert.ok(elapsed < 4_000, `took ${Math.round(elapsed)} ms`);
 });
+
+test('catchUp ends a pause and resolves once what waited has been read', async () => {
+  const server: Server = createServer(async (peer) => {
+    peer.write('first;');
+    await sleep(100);
+    peer.write('second;');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const socket = createConnection({ host: '127.0.0.1', port, readableHighWaterMark: 1 } as NetConnectOpts);
+  try {
+    let received = '';
+    socket.on('data', (c: Buffer) => {
+      received += c.toString();
+    });
+    // A window far longer than the test: only catchUp can bring the second write in.
+    const batched = pauseAfterSmallReads(socket, 60_000);
+    await new Promise((resolve) => socket.once('data', resolve));
+    assert.equal(received, 'first;');
+    assert.equal(batched.paused, true);
+    await sleep(300);
+    assert.equal(received, 'first;', 'the second write waits in the kernel');
+    await batched.catchUp();
+    assert.equal(received, 'first;second;');
+    // The second read was small too, so it began a pause of its own.
+    assert.equal(batched.paused, true);
+    await batched.catchUp();
+    assert.equal(batched.paused, false);
+  } finally {
+    socket.destroy();
+    server.close();
+  }
+});

@@ -30,13 +30,24 @@ const FULL_READ_BYTES = 16 * 1024;
  * `new MqttClient(streamBuilder, options)`. TLS, WebSocket, SOCKS and a window of 0 are left to
  * `mqtt.connect` as they are.
  */
-export function connectMqtt(url: string, options: IClientOptions, batchWindowMs: number): MqttClient {
+export interface BatchedConnection {
+  client: MqttClient;
+  /**
+   * Ends a batching pause now, so that what the broker sent meanwhile is read before the caller
+   * goes on; resolves once it has been (two turns of the event loop), at once when not paused.
+   */
+  catchUp(): Promise<void>;
+}
+
+export function connectMqtt(url: string, options: IClientOptions, batchWindowMs: number): BatchedConnection {
   const u = new URL(url);
   const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
   // MQTT.js turns mqtt:// with a client certificate into mqtts://, and honours a SOCKS proxy from the environment.
   const special =
     (options.cert !== undefined && options.key !== undefined) || !!process.env.MQTTJS_SOCKS_PROXY;
-  if (!(batchWindowMs > 0) || !plain || special) return mqtt.connect(url, options);
+  if (!(batchWindowMs > 0) || !plain || special) {
+    return { client: mqtt.connect(url, options), catchUp: () => Promise.resolve() };
+  }
 
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = u.port === '' ? 1883 : Number(u.port);
@@ -50,13 +61,24 @@ export function connectMqtt(url: string, options: IClientOptions, batchWindowMs:
     username: options.username ?? fromUrl(u.username),
     password: options.password ?? fromUrl(u.password),
   };
-  return new MqttClient(() => {
+  let current: BatchedReads | undefined;
+  const client = new MqttClient(() => {
     // readableHighWaterMark reaches net.Socket through its Duplex options; @types/node leaves it out here.
     const socket = createConnection({ host, port, readableHighWaterMark: 1 } as NetConnectOpts);
-    pauseAfterSmallReads(socket, batchWindowMs);
+    current = pauseAfterSmallReads(socket, batchWindowMs);
     return socket;
   }, opts);
+  return { client, catchUp: () => current?.catchUp() ?? Promise.resolve() };
 }
+
+export interface BatchedReads {
+  /** True while a pause holds reads back. */
+  readonly paused: boolean;
+  /** See `BatchedConnection.catchUp`. */
+  catchUp(): Promise<void>;
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * After a small read, stops reading for at most `windowMs`, and never longer than it takes the
@@ -65,11 +87,13 @@ export function connectMqtt(url: string, options: IClientOptions, batchWindowMs:
  * 60,000 msg/s a fixed 20 ms pause gathered 1,200 messages, more than Mosquitto's default queue.
  * Exported for tests.
  */
-export function pauseAfterSmallReads(socket: Socket, windowMs: number): void {
+export function pauseAfterSmallReads(socket: Socket, windowMs: number): BatchedReads {
   let waiting = false;
+  let timer: NodeJS.Timeout | undefined;
   let lastReadAt = performance.now();
   const resume = (): void => {
     waiting = false;
+    timer = undefined;
     if (!socket.destroyed) socket.resume();
   };
   socket.on('data', (chunk: Buffer) => {
@@ -83,6 +107,19 @@ export function pauseAfterSmallReads(socket: Socket, windowMs: number): void {
     waiting = true;
     // MQTT.js has already been handed this chunk (its listener came first); pausing holds back the next.
     socket.pause();
-    setTimeout(resume, pauseMs).unref();
+    timer = setTimeout(resume, pauseMs).unref();
   });
+  return {
+    get paused() {
+      return waiting;
+    },
+    async catchUp() {
+      if (!waiting) return;
+      clearTimeout(timer);
+      resume();
+      // The resumed socket is read in the next poll phase; the second turn runs after it.
+      await nextTurn();
+      await nextTurn();
+    },
+  };
 }

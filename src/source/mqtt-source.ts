@@ -20,6 +20,12 @@ export interface Source {
   stop(): Promise<void>;
   /** Connected and subscribed: the exporter sees the fleet. */
   readonly ready: boolean;
+  /**
+   * Resolves once what has reached the process is handled: a source that batches its reads ends
+   * the current pause. `/metrics` waits for it, so a scrape shows every message that arrived
+   * before it.
+   */
+  catchUp?(): Promise<void>;
 }
 
 /**
@@ -33,6 +39,7 @@ export class MqttSource implements Source {
   private subscribed = false;
   private everConnected = false;
   private attempt = 0;
+  private catchUpReads: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     private readonly cfg: Config['mqtt'],
@@ -62,13 +69,18 @@ export class MqttSource implements Source {
       cert: readTls(cfg.certFile, 'mqtt.certFile'),
       key: readTls(cfg.keyFile, 'mqtt.keyFile'),
     };
-    const client = connectMqtt(cfg.url, options, cfg.batchWindow);
+    const { client, catchUp } = connectMqtt(cfg.url, options, cfg.batchWindow);
     this.client = client;
+    this.catchUpReads = catchUp;
     client.on('message', (topic, payload) => this.sink.handle(topic, payload));
     client.on('connect', () => this.onConnect(client));
     client.on('close', () => this.onClose(client));
     client.on('error', (err) => this.logger.warn({ err: err.message, url: redact(cfg.url) }, 'mqtt error'));
     client.on('offline', () => this.logger.warn({ url: redact(cfg.url) }, 'mqtt offline'));
+  }
+
+  catchUp(): Promise<void> {
+    return this.catchUpReads();
   }
 
   async stop(): Promise<void> {
