@@ -8,6 +8,16 @@ import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
  */
 const FULL_READ_BYTES = 16 * 1024;
 
+/** An MQTT.js client, and a way to read at once what batching holds back. */
+export interface BatchedConnection {
+  client: MqttClient;
+  /**
+   * Ends a batching pause now, so that what the broker sent meanwhile is read before the caller
+   * goes on; resolves once it has been (two turns of the event loop), at once when not paused.
+   */
+  catchUp(): Promise<void>;
+}
+
 /**
  * Connects MQTT.js to the broker, reading a plain TCP connection at most once per `batchWindowMs`
  * while traffic is light.
@@ -30,15 +40,6 @@ const FULL_READ_BYTES = 16 * 1024;
  * `new MqttClient(streamBuilder, options)`. TLS, WebSocket, SOCKS and a window of 0 are left to
  * `mqtt.connect` as they are.
  */
-export interface BatchedConnection {
-  client: MqttClient;
-  /**
-   * Ends a batching pause now, so that what the broker sent meanwhile is read before the caller
-   * goes on; resolves once it has been (two turns of the event loop), at once when not paused.
-   */
-  catchUp(): Promise<void>;
-}
-
 export function connectMqtt(url: string, options: IClientOptions, batchWindowMs: number): BatchedConnection {
   const u = new URL(url);
   const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
