@@ -51,6 +51,19 @@ describe('configuration', () => {
     assert.equal(c.mqtt.password, 'fromfile');
   });
 
+  test('the batch window may be 0 (off); other durations may not', () => {
+    assert.equal(loadConfig({}).mqtt.batchWindow, 20);
+    assert.equal(loadConfig({ flags: { 'mqtt-batch-window': '0ms' } }).mqtt.batchWindow, 0);
+    assert.equal(loadConfig({ env: { TKMPROM_MQTT_BATCH_WINDOW: '50ms' } }).mqtt.batchWindow, 50);
+    const e = errorOf(() => loadConfig({ flags: { 'request-timeout': '0s' } }));
+    assert.match(
+      e.message,
+      /correlation\.requestTimeout: expected a duration such as 500ms, 10s, 5m, got "0s"/,
+    );
+    const w = errorOf(() => loadConfig({ flags: { 'mqtt-batch-window': 'soon' } }));
+    assert.match(w.message, /mqtt\.batchWindow: expected a duration such as 0ms, 20ms, 1s, got "soon"/);
+  });
+
   test('a bad value names the field, the value, its source and what is allowed', () => {
     let e = errorOf(() => loadConfig({ flags: { 'request-timeout': 'ten' } }));
     assert.equal(e.code, 'TKM_CONFIG_INVALID');

@@ -1,16 +1,19 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 
-const duration = (fallback: string) =>
+/** A positive duration; `zero` also allows 0 (`0ms`), for settings where 0 turns a feature off. */
+const duration = (fallback: string, { zero = false } = {}) =>
   z
     .string({ error: 'expected a duration such as 500ms, 10s, 5m' })
     .default(fallback)
     .transform((text, ctx) => {
       const ms = parseDuration(text);
-      if (ms === undefined || ms <= 0) {
+      if (ms === undefined || ms < 0 || (ms === 0 && !zero)) {
         ctx.addIssue({
           code: 'custom',
-          message: `expected a duration such as 500ms, 10s, 5m, got "${text}"`,
+          message: zero
+            ? `expected a duration such as 0ms, 20ms, 1s, got "${text}"`
+            : `expected a duration such as 500ms, 10s, 5m, got "${text}"`,
         });
         return z.NEVER;
       }
@@ -82,7 +85,7 @@ export const configSchema = z
         rejectUnauthorized: z.coerce.boolean().default(true),
         reconnectMin: duration('1s'),
         reconnectMax: duration('30s'),
-        batchWindow: duration('20ms'),
+        batchWindow: duration('20ms', { zero: true }),
       })
       .strict()
       .prefault({}),
