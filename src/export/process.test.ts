@@ -79,8 +79,8 @@ test('event-loop lag statistics leave out the sampling interval: an idle loop re
     await new Promise((resolve) => setTimeout(resolve, 350));
     reg.render('text');
     // The raw monitor reads at least 0.1 s here; what is left is scheduling jitter.
-    assert.ok(value(reg, 'nodejs_eventloop_lag_min_seconds') < 0.05);
-    assert.ok(value(reg, 'nodejs_eventloop_lag_p50_seconds') < 0.05);
+    assert.ok(value(reg, 'nodejs_eventloop_lag_min_seconds') < 0.08);
+    assert.ok(value(reg, 'nodejs_eventloop_lag_p50_seconds') < 0.08);
   } finally {
     stop();
   }

@@ -47,15 +47,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('light traffic: messages written one by one are read a window at a time, all of them, in order', async () => {
   const messages = Array.from({ length: 150 }, (_, i) => `message ${i};`);
+  const started = performance.now();
   const got = await receive(async (peer) => {
     for (const m of messages) {
       peer.write(m);
       await sleep(2);
     }
   }, 60);
+  const elapsed = performance.now() - started;
   assert.equal(got.bytes.toString(), messages.join(''));
-  // 150 writes over at least 300 ms, read at most once per 60 ms: a handful of reads, not 150.
-  assert.ok(got.reads <= 20, `${got.reads} reads`);
+  // 150 writes over at least 300 ms, read at most once per 60 ms (plus the first and the end).
+  assert.ok(got.reads <= Math.ceil(elapsed / 60) + 2, `${got.reads} reads in ${Math.round(elapsed)} ms`);
+  assert.ok(got.reads < 50, `${got.reads} reads`);
   assert.ok(got.reads >= 2, `${got.reads} reads`);
   assert.equal(got.pausedAfter.length, got.reads);
 });
@@ -76,17 +79,17 @@ test('steady traffic: a pause never gathers much more than one full read, howeve
   const chunk = Buffer.alloc(8 * 1024, 'y');
   const started = performance.now();
   const got = await receive(async (peer) => {
-    // About 4 KB a millisecond: a 5 s pause would gather 20 MB; the rate allows about 4 ms.
+    // About 4 KB a millisecond: a 30 s pause would gather 120 MB; the rate allows about 4 ms.
     for (let i = 0; i < 200; i++) {
       peer.write(chunk);
       await sleep(2);
     }
-  }, 5_000);
+  }, 30_000);
   const elapsed = performance.now() - started;
   assert.equal(got.bytes.length, 200 * chunk.length);
   assert.ok(got.pausedAfter.length > 0, 'small reads paused');
-  // One pause of the full window would alone take 5 s.
-  assert.ok(elapsed < 4_000, `took ${Math.round(elapsed)} ms`);
+  // One pause of the full window would alone take 30 s.
+  assert.ok(elapsed < 20_000, `took ${Math.round(elapsed)} ms`);
 });
 
 test('catchUp ends a pause and resolves once what waited has been read', async () => {
