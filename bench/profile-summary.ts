@@ -3,6 +3,10 @@
  * garbage collector's share.
  *
  *   node --import tsx bench/profile-summary.ts FILE.cpuprofile [--top N] [--filter TEXT]
+ *     [--last SECONDS] [--skip-last SECONDS]
+ *
+ * `--last 20 --skip-last 1` keeps only the samples of the 20 s that ended 1 s before the profile
+ * did: the steady state of a measured window, without start-up and compilation.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,7 +25,12 @@ interface Profile {
 }
 
 const { values, positionals } = parseArgs({
-  options: { top: { type: 'string', default: '30' }, filter: { type: 'string' } },
+  options: {
+    top: { type: 'string', default: '30' },
+    filter: { type: 'string' },
+    last: { type: 'string' },
+    'skip-last': { type: 'string', default: '0' },
+  },
   allowPositionals: true,
 });
 if (positionals.length === 0) {
@@ -35,11 +44,16 @@ for (const file of positionals) {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<number, number>();
+  const to = p.endTime - Number(values['skip-last']) * 1e6;
+  const from = values.last === undefined ? p.startTime : to - Number(values.last) * 1e6;
+  let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     const id = p.samples[i]!;
+    at += p.timeDeltas[i] ?? 0;
+    if (at < from || at > to) continue;
     self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
   }
-  const total = (p.endTime - p.startTime) / 1000;
+  const total = (Math.min(to, p.endTime) - Math.max(from, p.startTime)) / 1000;
   const byFn = new Map<string, number>();
   const byPkg = new Map<string, number>();
   const inclusive = new Map<string, number>();

@@ -43,6 +43,12 @@ export class Exporter {
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopProcessMetrics: (() => void) | undefined;
   private messageCount = 0;
+  /**
+   * Set by a source that batches its reads: how far behind the broker it reads now. The sweep times
+   * requests out by the time up to which messages have been read, so that a reply waiting in a
+   * batching pause is not missed.
+   */
+  readLag: () => number = () => 0;
 
   constructor(private readonly opts: ExporterOptions) {
     const cfg = opts.config;
@@ -119,8 +125,8 @@ export class Exporter {
    * correlator is given the fleet's copy of the device id: the decoder's copy is often a fresh
    * string, and a second copy per device would live as long as the device.
    */
-  handle(topic: string, payload: Buffer): void {
-    const now = this.clock();
+  handle(topic: string, payload: Buffer, ageMs = 0): void {
+    const now = this.clock() - ageMs;
     const m = this.decoded;
     this.messageCount++;
     if (!decodeMessage(topic, payload, m, this.maxPayloadBytes)) {
@@ -166,7 +172,7 @@ export class Exporter {
   }
 
   sweep(): void {
-    this.correlator.sweep(this.clock());
+    this.correlator.sweep(this.clock() - this.readLag());
   }
 
   /** The source lost its broker: what was pending cannot be answered where we can see it. */

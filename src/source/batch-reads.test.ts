@@ -45,8 +45,13 @@ async function receive(send: (peer: Socket) => Promise<void>, windowMs: number):
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await sleep(5);
+  assert.ok(done(), 'timed out waiting');
+}
+
 test('light traffic: messages written one by one are read a window at a time, all of them, in order', async () => {
-  const messages = Array.from({ length: 150 }, (_, i) => `message ${i};`);
+  const messages = Array.from({ length: 150 }, (_, i) => `message ${i};`.padEnd(100, '.'));
   const started = performance.now();
   const got = await receive(async (peer) => {
     for (const m of messages) {
@@ -60,7 +65,19 @@ test('light traffic: messages written one by one are read a window at a time, al
   assert.ok(got.reads <= Math.ceil(elapsed / 60) + 2, `${got.reads} reads in ${Math.round(elapsed)} ms`);
   assert.ok(got.reads < 50, `${got.reads} reads`);
   assert.ok(got.reads >= 2, `${got.reads} reads`);
-  assert.equal(got.pausedAfter.length, got.reads);
+  // Every read pauses but the first, which has no rate to go by.
+  assert.equal(got.pausedAfter.length, got.reads - 1);
+});
+
+test('very light traffic: a pause that would gather a message or two is not taken', async () => {
+  const got = await receive(async (peer) => {
+    for (let i = 0; i < 5; i++) {
+      peer.write(`message ${i};`.padEnd(100, '.'));
+      await sleep(100);
+    }
+  }, 100);
+  assert.equal(got.reads, 5);
+  assert.deepEqual(got.pausedAfter, []);
 });
 
 test('heavy traffic: a full read never pauses', async () => {
@@ -94,6 +111,9 @@ test('steady traffic: a pause never gathers much more than one full read, howeve
 
 test('catchUp ends a pause and resolves once what waited has been read', async () => {
   const server: Server = createServer(async (peer) => {
+    // The first read never pauses; the second one does.
+    peer.write('zero;');
+    await sleep(50);
     peer.write('first;');
     await sleep(100);
     peer.write('second;');
@@ -108,17 +128,50 @@ test('catchUp ends a pause and resolves once what waited has been read', async (
     });
     // A window far longer than the test: only catchUp can bring the second write in.
     const batched = pauseAfterSmallReads(socket, 60_000);
-    await new Promise((resolve) => socket.once('data', resolve));
-    assert.equal(received, 'first;');
+    await until(() => received === 'zero;first;');
     assert.equal(batched.paused, true);
     await sleep(300);
-    assert.equal(received, 'first;', 'the second write waits in the kernel');
+    assert.equal(received, 'zero;first;', 'the third write waits in the kernel');
     await batched.catchUp();
-    assert.equal(received, 'first;second;');
+    assert.equal(received, 'zero;first;second;');
     // The second read was small too, so it began a pause of its own.
     assert.equal(batched.paused, true);
     await batched.catchUp();
     assert.equal(batched.paused, false);
+  } finally {
+    socket.destroy();
+    server.close();
+  }
+});
+
+test('a read that ends a pause tells how long its data may have waited; lag grows while paused', async () => {
+  const server: Server = createServer(async (peer) => {
+    peer.write('zero;');
+    await sleep(50);
+    peer.write('first;');
+    await sleep(150);
+    peer.write('second;');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const socket = createConnection({ host: '127.0.0.1', port, readableHighWaterMark: 1 } as NetConnectOpts);
+  try {
+    const waited: number[] = [];
+    let batched: ReturnType<typeof pauseAfterSmallReads> | undefined;
+    // Registered first, as the frame splitter is: it reads the wait before batching moves on.
+    socket.on('data', () => waited.push(batched!.waitedMs(performance.now())));
+    batched = pauseAfterSmallReads(socket, 60_000);
+    await until(() => waited.length === 2);
+    assert.equal(batched.lagMs(performance.now()) < 50, true);
+    await sleep(300);
+    const lag = batched.lagMs(performance.now());
+    assert.ok(lag >= 300 && lag < 1000, `lag ${lag} ms`);
+    await batched.catchUp();
+    assert.equal(waited.length, 3);
+    assert.deepEqual(waited.slice(0, 2), [0, 0], 'the first reads ended no pause');
+    assert.ok(waited[2]! >= 300 && waited[2]! < 1000, `waited ${waited[2]} ms`);
+    await batched.catchUp();
+    assert.equal(batched.lagMs(performance.now()), 0);
   } finally {
     socket.destroy();
     server.close();

@@ -1,81 +1,42 @@
-import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 
 /**
- * A read that fills this much means traffic is heavy: reads already carry many messages each and
- * the socket is read again at once.
- */
-const FULL_READ_BYTES = 16 * 1024;
-
-/** An MQTT.js client, and a way to read at once what batching holds back. */
-export interface BatchedConnection {
-  client: MqttClient;
-  /**
-   * Ends a batching pause now, so that what the broker sent meanwhile is read before the caller
-   * goes on; resolves once it has been (two turns of the event loop), at once when not paused.
-   */
-  catchUp(): Promise<void>;
-}
-
-/**
- * Connects MQTT.js to the broker, reading a plain TCP connection at most once per `batchWindowMs`
- * while traffic is light.
+ * Batched reads of a plain TCP connection to the broker.
  *
  * At a light rate every message arrives alone, and each one costs a wakeup, a read and a turn of
  * the stream machinery before any of the exporter's code runs: at 1,000 msg/s that alone was 3 to
  * 5 % of a core. After a small read the socket is paused for the window, so the kernel gathers
  * what arrives meanwhile and one read brings it all. A full read (heavy traffic) never pauses.
  *
- * The pause is also never longer than the current rate takes to bring one full read, so that
- * what waits meanwhile stays small (see `pauseAfterSmallReads`).
- *
  * The price is time resolution: a message may be handled up to one window after it arrived. A
  * latency is the difference of two such delays, so it is not biased, and it is off by less than
  * one window (standard deviation window / sqrt(6)).
  *
- * Only `mqtt://` and `tcp://` connections are batched: the socket must be created here, with a
- * read buffer of one byte, so that a paused socket stops reading from the kernel instead of
- * filling its own buffer one message at a time. This goes through MQTT.js's documented
- * `new MqttClient(streamBuilder, options)`. TLS, WebSocket, SOCKS and a window of 0 are left to
- * `mqtt.connect` as they are.
+ * The socket must be created with a read buffer of one byte (`readableHighWaterMark: 1`), so that
+ * a paused socket stops reading from the kernel instead of filling its own buffer one message at
+ * a time; `connectMqtt` (connection.ts) does.
  */
-export function connectMqtt(url: string, options: IClientOptions, batchWindowMs: number): BatchedConnection {
-  const u = new URL(url);
-  const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
-  // MQTT.js turns mqtt:// with a client certificate into mqtts://, and honours a SOCKS proxy from the environment.
-  const special =
-    (options.cert !== undefined && options.key !== undefined) || !!process.env.MQTTJS_SOCKS_PROXY;
-  if (!(batchWindowMs > 0) || !plain || special) {
-    return { client: mqtt.connect(url, options), catchUp: () => Promise.resolve() };
-  }
 
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = u.port === '' ? 1883 : Number(u.port);
-  const fromUrl = (s: string): string | undefined => (s === '' ? undefined : decodeURIComponent(s));
-  const opts: IClientOptions = {
-    ...options,
-    protocol: 'mqtt',
-    host,
-    hostname: host,
-    port,
-    username: options.username ?? fromUrl(u.username),
-    password: options.password ?? fromUrl(u.password),
-  };
-  let current: BatchedReads | undefined;
-  const client = new MqttClient(() => {
-    // readableHighWaterMark reaches net.Socket through its Duplex options; @types/node leaves it out here.
-    const socket = createConnection({ host, port, readableHighWaterMark: 1 } as NetConnectOpts);
-    current = pauseAfterSmallReads(socket, batchWindowMs);
-    return socket;
-  }, opts);
-  return { client, catchUp: () => current?.catchUp() ?? Promise.resolve() };
-}
+/**
+ * A read that fills this much means traffic is heavy: reads already carry many messages each and
+ * the socket is read again at once.
+ */
+const FULL_READ_BYTES = 16 * 1024;
+/** A few of the fleet's messages (100 to 200 bytes each): a pause expected to gather less is not taken. */
+const MIN_GATHER_BYTES = 512;
 
 export interface BatchedReads {
   /** True while a pause holds reads back. */
   readonly paused: boolean;
-  /** See `BatchedConnection.catchUp`. */
+  /**
+   * During the read that ends a pause: how long its data may have waited, that is the time since
+   * the pause began (what it brings arrived at some point within it). 0 for any other read.
+   */
+  waitedMs(now: number): number;
+  /** How far behind the broker reading is now: the time since the current pause began, or 0. */
+  lagMs(now: number): number;
+  /** See `BrokerConnection.catchUp`. */
   catchUp(): Promise<void>;
 }
 
@@ -91,28 +52,47 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export function pauseAfterSmallReads(socket: Socket, windowMs: number): BatchedReads {
   let waiting = false;
   let timer: NodeJS.Timeout | undefined;
-  let lastReadAt = performance.now();
+  // The first read has no rate to go by (the connection's set-up is no measure of traffic) and never pauses.
+  let lastReadAt = Number.NaN;
+  let pausedAt = Number.NaN;
+  let smoothRate = 0;
+  // Set from resume until the read it brings has been handled: what that read holds arrived after it.
+  let heldSince = Number.NaN;
   const resume = (): void => {
     waiting = false;
     timer = undefined;
+    heldSince = pausedAt;
     if (!socket.destroyed) socket.resume();
   };
   socket.on('data', (chunk: Buffer) => {
     const now = performance.now();
+    heldSince = Number.NaN;
     // Bytes per millisecond since the previous read, pause included: the rate the kernel is filling at.
     const rate = chunk.length / Math.max(now - lastReadAt, 0.001);
+    const first = Number.isNaN(lastReadAt);
     lastReadAt = now;
+    if (first) return;
+    // Smoothed, for the decision to pause at all: one read's rate swings with the timing of a few messages.
+    smoothRate = smoothRate === 0 ? rate : 0.7 * smoothRate + 0.3 * rate;
     if (waiting || chunk.length >= FULL_READ_BYTES) return;
     const pauseMs = Math.min(windowMs, FULL_READ_BYTES / rate);
-    if (pauseMs < 1) return;
+    // A pause that would gather a message or two saves no reads, and only costs time resolution.
+    if (pauseMs < 1 || smoothRate * pauseMs < MIN_GATHER_BYTES) return;
     waiting = true;
-    // MQTT.js has already been handed this chunk (its listener came first); pausing holds back the next.
+    pausedAt = now;
+    // The chunk has already been handled (that listener came first); pausing holds back the next.
     socket.pause();
     timer = setTimeout(resume, pauseMs).unref();
   });
   return {
     get paused() {
       return waiting;
+    },
+    waitedMs(now: number) {
+      return heldSince >= 0 ? Math.max(0, now - heldSince) : 0;
+    },
+    lagMs(now: number) {
+      return waiting ? Math.max(0, now - pausedAt) : 0;
     },
     async catchUp() {
       if (!waiting) return;

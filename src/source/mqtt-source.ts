@@ -5,11 +5,14 @@ import type { Config } from '../config/schema.js';
 import { SUBSCRIPTIONS } from '../decode/topics.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { connectMqtt } from './batch-reads.js';
+import { connectMqtt } from './connection.js';
 
 /** What a source feeds: the exporter, or anything else with the same shape (a benchmark sink). */
 export interface MessageSink {
-  handle(topic: string, payload: Buffer): void;
+  /** `ageMs`: how long before now the message is estimated to have reached the process (0: now). */
+  handle(topic: string, payload: Buffer, ageMs?: number): void;
+  /** How far behind the broker the source reads at the moment: nothing later than that has been seen. */
+  readLag?: () => number;
   connectionLost(): void;
   setConnected(connected: boolean): void;
   reconnected(): void;
@@ -69,10 +72,13 @@ export class MqttSource implements Source {
       cert: readTls(cfg.certFile, 'mqtt.certFile'),
       key: readTls(cfg.keyFile, 'mqtt.keyFile'),
     };
-    const { client, catchUp } = connectMqtt(cfg.url, options, cfg.batchWindow);
+    const sink = this.sink;
+    const { client, catchUp, lagMs } = connectMqtt(cfg.url, options, cfg.batchWindow, (topic, payload, age) =>
+      sink.handle(topic, payload, age),
+    );
     this.client = client;
     this.catchUpReads = catchUp;
-    client.on('message', (topic, payload) => this.sink.handle(topic, payload));
+    sink.readLag = lagMs;
     client.on('connect', () => this.onConnect(client));
     client.on('close', () => this.onClose(client));
     client.on('error', (err) => this.logger.warn({ err: err.message, url: redact(cfg.url) }, 'mqtt error'));
