@@ -68,11 +68,8 @@ export function pauseAfterSmallReads(socket: Socket, windowMs: number): BatchedR
     heldSince = pausedAt;
     if (!socket.destroyed) socket.resume();
   };
-  let lastReadAt = Number.NaN;
   socket.on('data', (chunk: Buffer) => {
     const now = performance.now();
-    const previousReadAt = lastReadAt;
-    lastReadAt = now;
     heldSince = Number.NaN;
     if (Number.isNaN(spanStart) || now - spanStart > 2 * windowMs + 1) {
       spanStart = now;
@@ -83,10 +80,7 @@ export function pauseAfterSmallReads(socket: Socket, windowMs: number): BatchedR
     if (waiting || chunk.length >= FULL_READ_BYTES) return;
     // Bytes per millisecond over the span: the rate the kernel is filling at.
     const rate = spanBytes / Math.max(now - spanStart, 0.001);
-    // This read's own rate, when higher, shortens the pause: better a short pause than a long one
-    // that gathers more than a full read at a rate that has just risen.
-    const readRate = chunk.length / Math.max(now - previousReadAt, 0.001);
-    const pauseMs = Math.min(windowMs, FULL_READ_BYTES / Math.max(rate, readRate));
+    const pauseMs = Math.min(windowMs, FULL_READ_BYTES / rate);
     // A pause that would gather a message or two saves no reads, and only costs time resolution.
     if (pauseMs < 1 || rate * pauseMs < MIN_GATHER_BYTES) return;
     waiting = true;
