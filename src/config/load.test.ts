@@ -52,7 +52,7 @@ describe('configuration', () => {
   });
 
   test('the batch window may be 0 (off); other durations may not', () => {
-    assert.equal(loadConfig({}).mqtt.batchWindow, 100);
+    assert.equal(loadConfig({}).mqtt.batchWindow, 50);
     assert.equal(loadConfig({ flags: { 'mqtt-batch-window': '0ms' } }).mqtt.batchWindow, 0);
     assert.equal(loadConfig({ env: { TKMPROM_MQTT_BATCH_WINDOW: '50ms' } }).mqtt.batchWindow, 50);
     const e = errorOf(() => loadConfig({ flags: { 'request-timeout': '0s' } }));

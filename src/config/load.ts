@@ -50,7 +50,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'mqtt-batch-window',
     env: 'TKMPROM_MQTT_BATCH_WINDOW',
     kind: 'string',
-    help: 'at light traffic, read the broker at most this often (default 100ms; 0ms reads every message at once)',
+    help: 'at light traffic, read the broker at most this often (default 50ms; 0ms reads every message at once)',
   },
   {
     path: 'mqtt.protocolVersion',

@@ -85,7 +85,7 @@ export const configSchema = z
         rejectUnauthorized: z.coerce.boolean().default(true),
         reconnectMin: duration('1s'),
         reconnectMax: duration('30s'),
-        batchWindow: duration('100ms', { zero: true }),
+        batchWindow: duration('50ms', { zero: true }),
       })
       .strict()
       .prefault({}),

@@ -73,7 +73,8 @@ export function connectMqtt(
     const stream = new FramesStream(socket, protocolVersion, onPublish, () =>
       batching === undefined ? 0 : batching.waitedMs(performance.now()),
     );
-    batching = batchWindowMs > 0 ? pauseAfterSmallReads(socket, batchWindowMs) : undefined;
+    // With a window of 0 it only makes full reads yield to other sockets between them.
+    batching = pauseAfterSmallReads(socket, batchWindowMs);
     return stream;
   }, opts);
   client.on('message', (topic, payload) => onPublish(topic, payload, 0));
