@@ -124,6 +124,29 @@ test('steady traffic: a pause never gathers much more than one full read, howeve
   assert.ok(elapsed < 20_000, `took ${Math.round(elapsed)} ms`);
 });
 
+test('a small read after a lull in heavy traffic does not start a long pause', async () => {
+  const chunk = Buffer.alloc(8 * 1024, 'z');
+  const started = performance.now();
+  const got = await receive(async (peer) => {
+    // About 4 KB a millisecond, then a lull and a lone small message, then heavy again.
+    for (let i = 0; i < 100; i++) {
+      peer.write(chunk);
+      await sleep(2);
+    }
+    await sleep(100);
+    peer.write('lone message;');
+    await sleep(20);
+    for (let i = 0; i < 50; i++) {
+      peer.write(chunk);
+      await sleep(2);
+    }
+  }, 30_000);
+  const elapsed = performance.now() - started;
+  assert.equal(got.bytes.length, 150 * chunk.length + 'lone message;'.length);
+  // Sized by that read alone (13 bytes in 100 ms), the pause would be the whole 30 s window.
+  assert.ok(elapsed < 10_000, `took ${Math.round(elapsed)} ms`);
+});
+
 test('catchUp ends a pause and resolves once what waited has been read', async () => {
   const server: Server = createServer(async (peer) => {
     // The first read never pauses; the second one does.

@@ -88,7 +88,9 @@ export function pauseAfterSmallReads(socket: Socket, windowMs: number): BatchedR
       return;
     }
     if (!(windowMs > 0)) return;
-    const pauseMs = Math.min(windowMs, FULL_READ_BYTES / rate);
+    // One read's rate can look slow (a small read after a lull, or after the process was busy): the
+    // smoothed rate keeps such a read from starting a pause that gathers far more than a full read.
+    const pauseMs = Math.min(windowMs, FULL_READ_BYTES / Math.max(rate, smoothRate));
     // A pause that would gather a message or two saves no reads, and only costs time resolution.
     if (pauseMs < 1 || smoothRate * pauseMs < MIN_GATHER_BYTES) return;
     waiting = true;
