@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../export/negotiate.js';
+import { Registry } from '../export/registry.js';
+import { BLOCK } from '../export/sink.js';
+import { silentLogger } from '../log.js';
+import { type HttpServer, startHttpServer } from './server.js';
+
+const registry = new Registry();
+const requests = registry.counter('tkm_requests_total', 'Requests.', ['symbol']);
+// Many blocks' worth of series, with multi-byte label values across block edges.
+for (let i = 0; i < 20_000; i++) requests.labels(`${i % 3 === 0 ? '株式' : 'AAPL'}-${i}`).inc(i);
+let failCollect = false;
+registry.onCollect(() => {
+  if (failCollect) throw new Error('collector failed');
+});
+
+let http: HttpServer;
+before(async () => {
+  http = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    optionName: '--listen',
+    registry,
+    ready: () => true,
+    logger: silentLogger(),
+  });
+});
+after(() => http.close());
+
+test('/metrics serves exactly the render, in both formats', async () => {
+  for (const [accept, format, type] of [
+    ['text/plain', 'text', TEXT_CONTENT_TYPE],
+    ['application/openmetrics-text; version=1.0.0', 'openmetrics', OPENMETRICS_CONTENT_TYPE],
+  ] as const) {
+    const res = await fetch(`${http.url}/metrics`, { headers: { accept } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), type);
+    const body = await res.text();
+    assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(body)));
+    const expected = registry.render(format);
+    assert.ok(expected.length > 10 * BLOCK, 'the exposition spans many blocks');
+    assert.equal(body, expected);
+  }
+});
+
+test('HEAD /metrics answers the head alone', async () => {
+  const res = await fetch(`${http.url}/metrics`, { method: 'HEAD' });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), TEXT_CONTENT_TYPE);
+  assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(registry.render('text'))));
+  assert.equal((await res.arrayBuffer()).byteLength, 0);
+});
+
+test('a collector that fails makes the scrape a 500, not a partial body', async () => {
+  failCollect = true;
+  try {
+    const res = await fetch(`${http.url}/metrics`);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: 'internal error' });
+  } finally {
+    failCollect = false;
+  }
+  assert.equal((await fetch(`${http.url}/metrics`)).status, 200);
+});
