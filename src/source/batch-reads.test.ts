@@ -45,6 +45,15 @@ async function receive(send: (peer: Socket) => Promise<void>, windowMs: number):
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** About 4 KB a millisecond: `count` writes of 8 KB, 2 ms apart. */
+async function heavy(peer: Socket, count: number): Promise<void> {
+  const chunk = Buffer.alloc(8 * 1024, 'y');
+  for (let i = 0; i < count; i++) {
+    peer.write(chunk);
+    await sleep(2);
+  }
+}
+
 async function until(done: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !done(); i++) await sleep(5);
   assert.ok(done(), 'timed out waiting');
@@ -108,41 +117,27 @@ test('heavy traffic: a full read never waits for the window, and yields to other
 });
 
 test('steady traffic: a pause never gathers much more than one full read, however long the window', async () => {
-  const chunk = Buffer.alloc(8 * 1024, 'y');
   const started = performance.now();
-  const got = await receive(async (peer) => {
-    // About 4 KB a millisecond: a 30 s pause would gather 120 MB; the rate allows about 4 ms.
-    for (let i = 0; i < 200; i++) {
-      peer.write(chunk);
-      await sleep(2);
-    }
-  }, 30_000);
+  // A 30 s pause would gather 120 MB; the rate allows about 4 ms.
+  const got = await receive((peer) => heavy(peer, 200), 30_000);
   const elapsed = performance.now() - started;
-  assert.equal(got.bytes.length, 200 * chunk.length);
+  assert.equal(got.bytes.length, 200 * 8 * 1024);
   assert.ok(got.pausedAfter.length > 0, 'small reads paused');
   // One pause of the full window would alone take 30 s.
   assert.ok(elapsed < 20_000, `took ${Math.round(elapsed)} ms`);
 });
 
 test('a small read after a lull in heavy traffic does not start a long pause', async () => {
-  const chunk = Buffer.alloc(8 * 1024, 'z');
   const started = performance.now();
   const got = await receive(async (peer) => {
-    // About 4 KB a millisecond, then a lull and a lone small message, then heavy again.
-    for (let i = 0; i < 100; i++) {
-      peer.write(chunk);
-      await sleep(2);
-    }
+    await heavy(peer, 100);
     await sleep(100);
     peer.write('lone message;');
     await sleep(20);
-    for (let i = 0; i < 50; i++) {
-      peer.write(chunk);
-      await sleep(2);
-    }
+    await heavy(peer, 50);
   }, 30_000);
   const elapsed = performance.now() - started;
-  assert.equal(got.bytes.length, 150 * chunk.length + 'lone message;'.length);
+  assert.equal(got.bytes.length, 150 * 8 * 1024 + 'lone message;'.length);
   // Sized by that read alone (13 bytes in 100 ms), the pause would be the whole 30 s window.
   assert.ok(elapsed < 10_000, `took ${Math.round(elapsed)} ms`);
 });
