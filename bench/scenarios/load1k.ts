@@ -42,7 +42,7 @@ export interface Load1kResult {
 export async function load1k(ctx: Ctx): Promise<Load1kResult> {
   const rate = 1000;
   const introductionRate = ctx.quick ? 20_000 : 5000;
-  const seconds = ctx.quick ? 6 : 30;
+  const seconds = ctx.quick ? 4 : 30;
   const warmupSeconds = ctx.quick ? 2 : 10;
   const broker = await startBroker();
   const refBroker = await startBroker();
@@ -57,7 +57,7 @@ export async function load1k(ctx: Ctx): Promise<Load1kResult> {
   try {
     await feed.pass(introductionRate);
     await refFeed.play(introductionRate, introductionRate);
-    await sleep(ctx.quick ? 1000 : 3000);
+    await sleep(ctx.quick ? 500 : 3000);
     // Prometheus scrapes all along: the warm-up's scrape takes the first one's one-off cost (it
     // creates every symbol's gauges and compiles the render, 170 ms of CPU) out of the window.
     const warming = feed.play(rate, rate * warmupSeconds);
@@ -74,7 +74,7 @@ export async function load1k(ctx: Ctx): Promise<Load1kResult> {
     const sampler = setInterval(() => rssSamples.push(memory(exporter.pid).rss), 500);
     const playing = feed.play(rate, rate * seconds);
     // Scrapes at 15 s intervals, placed inside the window.
-    const scrapeTimes = ctx.quick ? [3] : [7.5, 22.5];
+    const scrapeTimes = ctx.quick ? [2] : [7.5, 22.5];
     let heapUsed = Number.NaN;
     for (const at of scrapeTimes) {
       await sleep(Math.max(0, t0 + at * 1000 - performance.now()));

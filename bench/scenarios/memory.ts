@@ -42,7 +42,7 @@ const SYMBOLS = 20_000;
  * through full update cycles, then RSS is read from /proc once the traffic is handled.
  */
 export async function memoryGrowth(ctx: Ctx): Promise<MemoryResult> {
-  const sizes = ctx.quick ? [10_000, 30_000] : [10_000, 50_000, 100_000, 200_000];
+  const sizes = ctx.quick ? [10_000, 20_000] : [10_000, 50_000, 100_000, 200_000];
   const passes = ctx.quick ? 1 : 2;
   const broker = await startBroker();
   await ctx.gen.connect('memory', broker.port);
