@@ -74,7 +74,7 @@ test('light traffic: messages written one by one are read a window at a time, al
   assert.ok(got.reads <= Math.ceil(elapsed / 60) + 2, `${got.reads} reads in ${Math.round(elapsed)} ms`);
   assert.ok(got.reads < 50, `${got.reads} reads`);
   assert.ok(got.reads >= 2, `${got.reads} reads`);
-  // Every read pauses but the first, which starts the span the rate is measured over, and at most
+  // Every read pauses but the first, which has no rate to go by (see batch-reads.ts), and at most
   // one more that came too soon after it to give a rate.
   assert.ok(
     got.pausedAfter.length >= got.reads - 2,
