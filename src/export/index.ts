@@ -18,4 +18,4 @@ export {
   type MetricType,
   Registry,
 } from './registry.js';
-export { ExpositionBuffer, StringSink, type TextSink } from './sink.js';
+export { ExpositionBuffer } from './sink.js';

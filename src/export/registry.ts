@@ -4,12 +4,11 @@ import {
   escapeLabelValue,
   flatString,
   formatLe,
-  formatValue,
   isValidLabelName,
   isValidMetricName,
 } from './format.js';
 import type { ExpositionFormat } from './negotiate.js';
-import { BLOCK, StringSink, type TextSink } from './sink.js';
+import { ExpositionBuffer, toByteString } from './sink.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -26,7 +25,7 @@ export class Counter {
 
   /** @internal */
   constructor(
-    /** @internal `name_total{labels} `, identical in both formats. */
+    /** @internal `name_total{labels} `, identical in both formats, as a byte string (`toByteString`). */
     readonly prefix: string,
   ) {}
 
@@ -77,7 +76,7 @@ export class Histogram {
   /** @internal */
   constructor(
     private readonly bounds: Float64Array,
-    /** @internal `name_bucket{labels,` or `name_bucket{`: the `le` part is shared by the family. */
+    /** @internal `name_bucket{labels,` or `name_bucket{` as a byte string: the `le` part is shared by the family. */
     readonly bucketOpen: string,
     /** @internal */
     readonly countPrefix: string,
@@ -235,11 +234,11 @@ abstract class Family<S extends Series> {
   protected abstract create(pairs: string): S;
 
   /** @internal */
-  abstract render(openMetrics: boolean, out: TextSink): void;
+  abstract render(openMetrics: boolean, out: ExpositionBuffer): void;
 }
 
 function samplePrefix(name: string, pairs: string): string {
-  return flatString(pairs === '' ? `${name} ` : `${name}{${pairs}} `);
+  return toByteString(flatString(pairs === '' ? `${name} ` : `${name}{${pairs}} `));
 }
 
 /** Counters and gauges: one value per series, read and rendered alike. */
@@ -256,16 +255,9 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
   }
 
   /** @internal */
-  render(openMetrics: boolean, sink: TextSink): void {
-    let out = openMetrics ? this.headerOpenMetrics : this.headerText;
-    for (const s of this.series.values()) {
-      out += s.prefix + formatValue(s.value) + '\n';
-      if (out.length >= BLOCK) {
-        sink.add(out);
-        out = '';
-      }
-    }
-    sink.add(out);
+  render(openMetrics: boolean, out: ExpositionBuffer): void {
+    out.text(openMetrics ? this.headerOpenMetrics : this.headerText);
+    for (const s of this.series.values()) out.sample(s.prefix, s.value);
   }
 }
 
@@ -303,8 +295,8 @@ export class HistogramFamily extends Family<Histogram> {
   /** Upper bounds as given, without +Inf. */
   readonly buckets: readonly number[];
   private readonly bounds: Float64Array;
-  /** `le="0.005"} ` and so on, ending with `le="+Inf"} `. */
-  private readonly leParts: readonly string[];
+  /** `le="0.005"} ` and so on, ending with `le="+Inf"} `, as bytes. */
+  private readonly leParts: readonly Uint8Array[];
   /**
    * OpenMetrics forbids a sum (and therefore a count) on a histogram with negative bounds, since the sum is
    * then no longer a counter.
@@ -326,7 +318,9 @@ export class HistogramFamily extends Family<Histogram> {
     }
     this.buckets = Object.freeze(bounds);
     this.bounds = Float64Array.from(bounds);
-    this.leParts = Object.freeze([...bounds.map((b) => `le="${formatLe(b)}"} `), 'le="+Inf"} ']);
+    this.leParts = Object.freeze(
+      [...bounds.map((b) => `le="${formatLe(b)}"} `), 'le="+Inf"} '].map((le) => Buffer.from(le, 'latin1')),
+    );
     this.omitSumInOpenMetrics = bounds.length > 0 && bounds[0]! < 0;
   }
 
@@ -334,7 +328,7 @@ export class HistogramFamily extends Family<Histogram> {
     const name = this.name;
     return new Histogram(
       this.bounds,
-      flatString(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`),
+      toByteString(flatString(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`)),
       samplePrefix(`${name}_count`, pairs),
       samplePrefix(`${name}_sum`, pairs),
     );
@@ -357,26 +351,17 @@ export class HistogramFamily extends Family<Histogram> {
   }
 
   /** @internal */
-  render(openMetrics: boolean, sink: TextSink): void {
-    let out = openMetrics ? this.headerOpenMetrics : this.headerText;
+  render(openMetrics: boolean, out: ExpositionBuffer): void {
+    out.text(openMetrics ? this.headerOpenMetrics : this.headerText);
     const leParts = this.leParts;
-    const nb = leParts.length;
     const withSum = !(openMetrics && this.omitSumInOpenMetrics);
     for (const s of this.series.values()) {
-      const counts = s.counts;
-      const open = s.bucketOpen;
-      let cum = 0;
-      for (let i = 0; i < nb; i++) {
-        cum += counts[i]!;
-        out += open + leParts[i] + formatValue(cum) + '\n';
-      }
-      if (withSum) out += s.countPrefix + formatValue(cum) + '\n' + s.sumPrefix + formatValue(s.sum) + '\n';
-      if (out.length >= BLOCK) {
-        sink.add(out);
-        out = '';
+      const count = out.buckets(s.bucketOpen, leParts, s.counts);
+      if (withSum) {
+        out.sample(s.countPrefix, count);
+        out.sample(s.sumPrefix, s.sum);
       }
     }
-    sink.add(out);
   }
 }
 
@@ -433,19 +418,19 @@ export class Registry {
     return this.families;
   }
 
-  /** The whole exposition as a string. */
+  /** The whole exposition as a string, for tests and embedders. */
   render(format: ExpositionFormat): string {
-    const sink = new StringSink();
-    this.renderTo(format, sink);
-    return sink.text;
+    const out = new ExpositionBuffer();
+    this.renderTo(format, out);
+    return out.bytes().toString('utf8');
   }
 
-  /** The exposition in pieces, to an `ExpositionBuffer` for HTTP. Collectors run first, as for `render`. */
-  renderTo(format: ExpositionFormat, sink: TextSink): void {
+  /** The exposition as UTF-8 bytes, for HTTP. Collectors run first, as for `render`. */
+  renderTo(format: ExpositionFormat, out: ExpositionBuffer): void {
     for (const fn of this.collectors) fn();
     const openMetrics = format === 'openmetrics';
-    for (const f of this.families) f.render(openMetrics, sink);
-    if (openMetrics) sink.add('# EOF\n');
+    for (const f of this.families) f.render(openMetrics, out);
+    if (openMetrics) out.text('# EOF\n');
   }
 
   private claim(name: string, labelNames: readonly string[], emitted: readonly string[]): void {

@@ -1,45 +1,95 @@
+import { formatValue } from './format.js';
+
 /**
- * Where an exposition is rendered to. Families hand it their text in pieces of up to `BLOCK`
- * characters, built by plain concatenation as before.
+ * A series' sample prefix (`name{labels} `) as a byte string: one UTF-16 code unit per UTF-8
+ * byte. Prefixes are written with Latin-1 encoding, which copies code units as bytes with no
+ * scan for multi-byte characters; a prefix that is pure ASCII (nearly all) is its own byte
+ * string and costs nothing more.
  */
-export interface TextSink {
-  add(text: string): void;
+export function toByteString(text: string): string {
+  return /[^\x00-\x7f]/.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
 }
 
-/** Characters a family gathers before handing them over, so that no piece of text grows large. */
-export const BLOCK = 64 * 1024;
+/** Room for an integer's digits (at most 16 and a sign below 2^53) and a line feed. */
+const MAX_VALUE_BYTES = 18;
+const LINE_FEED = 10;
+const MINUS = 45;
+const ZERO = 48;
 
-/** The whole exposition as one string, for tests and embedders. */
-export class StringSink implements TextSink {
-  text = '';
+/**
+ * Node's own Latin-1 writer, which `Buffer.prototype.write(text, offset, 'latin1')` reaches after
+ * checking its arguments and looking up the encoding by name. Called directly it saves about
+ * 4 ms a scrape at 78,000 series: two writes a line, a third of the time of the line.
+ */
+interface LatinWriter extends Buffer {
+  latin1Write(text: string, offset: number): number;
+}
 
-  add(text: string): void {
-    this.text += text;
-  }
+if (typeof (Buffer.prototype as Partial<LatinWriter>).latin1Write !== 'function') {
+  throw new Error(`this Node.js (${process.version}) has no Buffer.prototype.latin1Write; use Node.js 20`);
+}
+
+function latinWriter(bytes: number): LatinWriter {
+  return Buffer.allocUnsafe(bytes) as LatinWriter;
 }
 
 /**
  * The exposition as UTF-8 bytes in a buffer kept from one scrape to the next.
  *
- * Rendered as one string, a scrape at 20,000 symbols (32 MB of text) built a tree of over a
- * million string pieces, flattened it and copied it into a Buffer: three copies at once, all in
- * V8's old space, which grew by 150 MB and kept it. Here each block of text is encoded as soon
- * as it is complete and dies young; the bytes go to a buffer that is reused, so a steady
- * scrape allocates next to nothing.
+ * A scrape writes each sample's pre-rendered prefix and its value straight into the buffer.
+ * Built as strings and then encoded, 78,000 lines allocated about 16 MB in 20 ms, a burst that
+ * V8 answers by growing its young generation, and a scrape at 20,000 symbols over 100 MB.
+ * Integers (counts, counters, bucket totals: most samples) are written digit by digit, so a
+ * scrape allocates only the text of its fractional values: about 0.5 MB at 78,000 lines.
  */
-export class ExpositionBuffer implements TextSink {
-  private buf: Buffer;
+export class ExpositionBuffer {
+  private buf: LatinWriter;
   private length = 0;
 
   constructor(initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
+    this.buf = latinWriter(initialBytes);
   }
 
-  add(text: string): void {
+  /** Any text, encoded as UTF-8: headers and the like, a few per family. */
+  text(text: string): void {
     // A UTF-16 code unit takes at most 3 bytes of UTF-8 (a surrogate pair takes 4 for 2 units).
-    const room = this.length + text.length * 3;
-    if (room > this.buf.length) this.grow(room);
+    this.reserve(text.length * 3);
     this.length += this.buf.write(text, this.length, 'utf8');
+  }
+
+  /** One sample line: its prefix as a byte string (see `toByteString`), then its value. */
+  sample(prefix: string, value: number): void {
+    this.reserve(prefix.length + MAX_VALUE_BYTES);
+    this.length += this.buf.latin1Write(prefix, this.length);
+    this.value(value);
+  }
+
+  /**
+   * A histogram series' bucket lines: `open` (`name_bucket{labels,` as a byte string) and each of
+   * the family's `le="…"} ` parts with the running total of `counts`. Returns the total. `open` is
+   * encoded once; the lines after the first copy it from the first within the buffer, a native
+   * copy instead of a call into Node per line.
+   */
+  buckets(open: string, les: readonly Uint8Array[], counts: Float64Array): number {
+    const n = les.length;
+    let room = n * (open.length + MAX_VALUE_BYTES);
+    for (let i = 0; i < n; i++) room += les[i]!.length;
+    this.reserve(room);
+    const first = this.length;
+    const openBytes = this.buf.latin1Write(open, first);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const buf = this.buf;
+      let at = this.length;
+      if (i > 0) buf.copyWithin(at, first, first + openBytes);
+      at += openBytes;
+      const le = les[i]!;
+      for (let j = 0; j < le.length; j++) buf[at++] = le[j]!;
+      this.length = at;
+      total += counts[i]!;
+      this.value(total);
+    }
+    return total;
   }
 
   /** The bytes written since the last `reset`, as a view: valid until the next `reset`. */
@@ -58,14 +108,57 @@ export class ExpositionBuffer implements TextSink {
    */
   reset(): void {
     if (this.buf.length > 4 * Math.max(this.length, 64 * 1024)) {
-      this.buf = Buffer.allocUnsafe(2 * Math.max(this.length, 32 * 1024));
+      this.buf = latinWriter(2 * Math.max(this.length, 32 * 1024));
     }
     this.length = 0;
   }
 
-  private grow(atLeast: number): void {
-    const next = Buffer.allocUnsafe(Math.max(atLeast, 2 * this.buf.length));
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
+  /** The value and its line feed; room for an integer's is reserved by the caller. */
+  private value(v: number): void {
+    if (!Number.isSafeInteger(v)) {
+      // Fractions, NaN, infinities, and integers too large to be exact: rare, and never many
+      // bytes except above 1e21, whose every digit Prometheus asks for.
+      const text = formatValue(v);
+      this.reserve(text.length + 1);
+      this.length += this.buf.latin1Write(text, this.length);
+      this.buf[this.length++] = LINE_FEED;
+      return;
+    }
+    const buf = this.buf;
+    let at = this.length;
+    let q = v;
+    if (q < 0) {
+      buf[at++] = MINUS;
+      q = -q;
+    }
+    let digits = 1;
+    for (let bound = 10; q >= bound; bound *= 10) digits++;
+    at += digits;
+    let k = at;
+    if (q <= 0x7fffffff) {
+      do {
+        const next = (q / 10) | 0;
+        buf[--k] = ZERO + (q - next * 10);
+        q = next;
+      } while (q !== 0);
+    } else {
+      // Beyond 32 bits, the same in doubles, exact below 2^53.
+      do {
+        const next = Math.floor(q / 10);
+        buf[--k] = ZERO + (q - next * 10);
+        q = next;
+      } while (q !== 0);
+    }
+    buf[at] = LINE_FEED;
+    this.length = at + 1;
+  }
+
+  private reserve(bytes: number): void {
+    const needed = this.length + bytes;
+    if (needed > this.buf.length) {
+      const next = latinWriter(Math.max(needed, 2 * this.buf.length));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
   }
 }
