@@ -70,8 +70,8 @@ export async function load1k(ctx: Ctx): Promise<Load1kResult> {
     const cpu0 = cpuSeconds(exporter.pid);
     const t0 = performance.now();
     noise.start([broker.pid, ctx.gen.pid, exporter.pid]);
-    // RSS swings by 20 to 30 MB with the young generation, which grows under a scrape's
-    // allocations and shrinks seconds later, or not within the window: one reading would
+    // RSS swings by 20 to 30 MB with the young generation, which grows under bursts of
+    // allocation and shrinks seconds later, or not within the window: one reading would
     // measure the GC's phase.
     const rssSamples: number[] = [];
     const sampler = setInterval(() => rssSamples.push(memory(exporter.pid).rss), 500);

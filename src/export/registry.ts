@@ -237,8 +237,13 @@ abstract class Family<S extends Series> {
   abstract render(openMetrics: boolean, out: ExpositionBuffer): void;
 }
 
+/** A prefix a series keeps for life: flat, as a byte string. */
+function keptPrefix(text: string): string {
+  return toByteString(flatString(text));
+}
+
 function samplePrefix(name: string, pairs: string): string {
-  return toByteString(flatString(pairs === '' ? `${name} ` : `${name}{${pairs}} `));
+  return keptPrefix(pairs === '' ? `${name} ` : `${name}{${pairs}} `);
 }
 
 /** Counters and gauges: one value per series, read and rendered alike. */
@@ -328,7 +333,7 @@ export class HistogramFamily extends Family<Histogram> {
     const name = this.name;
     return new Histogram(
       this.bounds,
-      toByteString(flatString(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`)),
+      keptPrefix(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`),
       samplePrefix(`${name}_count`, pairs),
       samplePrefix(`${name}_sum`, pairs),
     );
