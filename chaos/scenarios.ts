@@ -277,18 +277,18 @@ export async function floods(scale: Scale): Promise<Row[]> {
         yield publishFrame('STOCKPRICEUPDATE', symbolRequestPayload(id, '"AAPL"'));
       }
     }
+    const floodStart = Date.now();
     const sent = await blast(mq.port, forged());
-    await until(async () => total(await scrape(exp.url), 'tkmprom_messages_total') >= ids, 120_000, 250);
-    const handledAt = Date.now();
+    await until(async () => total(await scrape(exp.url), 'tkmprom_messages_total') >= ids, 120_000, 100);
+    const handledMs = Date.now() - floodStart;
     const s = await scrape(exp.url);
     const handled = total(s, 'tkmprom_messages_total');
-    const rateSeen = (handled * 1000) / Math.max(1, handledAt - (handledAt - sent.ms));
     clearInterval(sampler);
     rows.push(
       row(
         name,
         'messages handled / sent',
-        `${handled} / ${sent.sent} (sent at ${Math.round((sent.sent * 1000) / sent.ms)} msg/s)`,
+        `${handled} / ${sent.sent}, sent at ${Math.round((sent.sent * 1000) / sent.ms)} msg/s, all handled at ${Math.round((handled * 1000) / handledMs)} msg/s`,
         handled === sent.sent,
       ),
       row(
@@ -300,7 +300,6 @@ export async function floods(scale: Scale): Promise<Row[]> {
       row(name, 'evictions counted', total(s, 'tkmprom_evictions_total'), true),
       row(name, 'RSS before / highest', `${Math.round(rssBefore)} / ${Math.round(peak)} MB`, peak < 1_000),
     );
-    void rateSeen;
 
     const symName = `${symbols.toLocaleString('en')} distinct symbols`;
     function* junk() {
