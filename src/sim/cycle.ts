@@ -18,6 +18,7 @@ import {
   KIND_SINGLE,
   KIND_UNREGISTERED,
 } from './device.js';
+import { ReplyType } from '../protocol/index.js';
 import { PAGE_SYMBOL } from './truth.js';
 
 /** Share of single-ticker and page replies the backend sends twice (the copy is unmatched). */
@@ -104,7 +105,7 @@ export class CyclePlanner {
         }
         latency = dec.latencyMs !== undefined ? rng.lognormal(dec.latencyMs, 0.08) : base;
         if (dec.error !== undefined) {
-          if (dec.error === 'INVALID_FORMAT') kind = K_INVALID;
+          if (dec.error === ReplyType.InvalidFormat) kind = K_INVALID;
           else if (page) kind = ctx.ledger.shown(d.id) === PAGE_SYMBOL ? K_PAGE_ERROR : K_PAGE;
           else kind = K_STOCK_ERROR;
         } else if (page) {
