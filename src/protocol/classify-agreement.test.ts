@@ -33,11 +33,8 @@ function agree(payload: Buffer): boolean {
   const t = truth(payload);
   const scanned = decoded(payload, false);
   const parsed = decoded(payload, true);
-  if (scanned !== t || parsed !== t) {
-    throw new Error(
-      `${JSON.stringify(payload.toString('utf8'))}: decoder ${scanned} / ${parsed}, truth ${t}`,
-    );
-  }
+  const what = `${JSON.stringify(payload.toString('utf8'))}: decoder (scanner, JSON.parse) against truth`;
+  assert.deepEqual([scanned, parsed], [t, t], what);
   return true;
 }
 
