@@ -1,7 +1,9 @@
 import {
+  CHARGING,
   classifyTopic,
   type HttpStreamParams,
   isDeviceId,
+  NOT_CHARGING,
   type PayloadFields,
   type QuoteParams,
   REPLY_KIND_CLASS,
@@ -246,7 +248,7 @@ function decodeHeartbeat(obj: Json, out: DecodedMessage): boolean {
   out.wifiLost = readNumber(obj.wflct);
   out.flashCheck = readNumber(obj.xmc);
   const ch = obj.isCharging;
-  out.charging = ch === '1' || ch === 1 ? 1 : ch === '0' || ch === 0 ? 0 : -1;
+  out.charging = ch === CHARGING || ch === 1 ? 1 : ch === NOT_CHARGING || ch === 0 ? 0 : -1;
   out.kind = 'heartbeat';
   return true;
 }

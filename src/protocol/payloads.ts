@@ -1,4 +1,4 @@
-import { BOOT_TYPE, PAGE_MODE, REQUEST_TYPE, ReplyType } from './fields.js';
+import { BOOT_TYPE, CHARGING, NOT_CHARGING, PAGE_MODE, REQUEST_TYPE, ReplyType } from './fields.js';
 
 /**
  * Payload text as the firmware and the backend send it, built with template strings from parts the
@@ -68,7 +68,7 @@ export interface HeartbeatReading {
 export function heartbeatPayload(h: HeartbeatReading): string {
   let s = `{"status":"online","firmware_version":${h.firmwareJson},"device":"${h.deviceId}","battery":"${h.battery}"`;
   if (h.vin !== undefined) s += `,"vin":"${h.vin}"`;
-  s += `,"uptime":"${h.uptimeS}","isCharging":"${h.charging ? '1' : '0'}"`;
+  s += `,"uptime":"${h.uptimeS}","isCharging":"${h.charging ? CHARGING : NOT_CHARGING}"`;
   if (h.wifiLost !== undefined) s += `,"wflct":"${h.wifiLost}"`;
   if (h.innerVersion !== undefined) s += `,"iv":"${h.innerVersion}"`;
   if (h.flashCheck !== undefined) s += `,"xmc":"${h.flashCheck}"`;
