@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { mulberry32 } from '../src/sim/rng.js';
+import { mulberry32 } from '../src/sim/index.js';
 import { type ExporterProcess, publisher, spawnExporter } from './helpers/exporter.js';
 import { eventually, type Mosquitto, startMosquitto } from './helpers/mosquitto.js';
 import { scrape } from './helpers/scrape.js';

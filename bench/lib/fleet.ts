@@ -1,5 +1,28 @@
 import { readFileSync } from 'node:fs';
-import { mulberry32 } from '../../src/sim/rng.js';
+import {
+  BOOT_TOPIC,
+  bootPayload,
+  DEVICE_BOOTED_TOPIC,
+  HEARTBEAT_TOPIC,
+  HTTP_STREAM_TOPIC,
+  heartbeatPayload,
+  httpStreamPayload,
+  jsonString,
+  logTopic,
+  alertTopic,
+  alertPayload,
+  pagePayload,
+  playlistTail,
+  quoteHead,
+  REQUEST_TOPIC,
+  ReplyType,
+  requestPayload,
+  STATUS_POLL_PAYLOAD,
+  STATUS_POLL_TOPIC,
+  singleTail,
+  stockErrorPayload,
+} from '../../src/protocol/index.js';
+import { mulberry32 } from '../../src/sim/index.js';
 import { publishFrame } from './frames.js';
 
 /**
@@ -315,13 +338,13 @@ export function buildScript(spec: FleetSpec): Script {
     const t0 = rng() * periodSeconds;
     const s = timeScale;
     if (p.boot) {
-      add(t0 - 1.0 * s, K.boot, 'TICKRMETERBOOT', `{"type":"BOOT","device":"${d.id}"}`);
-      add(t0 - 0.95 * s, K.device_booted, 'DEVICE_BOOTED', `{"type":"BOOT","device":"${d.id}"}`);
-      add(t0 - 0.9 * s, K.log, `LOG/${d.id}`, `Booting firmware ${d.firmware}, free heap 182340`);
-      add(t0 - 0.6 * s, K.reply_new, d.id, quote('NEW', d, d.playlist[0]!, 0));
+      add(t0 - 1.0 * s, K.boot, BOOT_TOPIC, bootPayload(d.id));
+      add(t0 - 0.95 * s, K.device_booted, DEVICE_BOOTED_TOPIC, bootPayload(d.id));
+      add(t0 - 0.9 * s, K.log, logTopic(d.id), `Booting firmware ${d.firmware}, free heap 182340`);
+      add(t0 - 0.6 * s, K.reply_new, d.id, quote(ReplyType.New, d, d.playlist[0]!, 0));
     }
-    if (p.alert) add(t0 + 0.01 * s, K.alert, `ALERT/${d.id}`, '{"type":"DISABLE"}');
-    add(t0, K.heartbeat, 'DEVICESTATUS_RES', heartbeat(d));
+    if (p.alert) add(t0 + 0.01 * s, K.alert, alertTopic(d.id), alertPayload(false));
+    add(t0, K.heartbeat, HEARTBEAT_TOPIC, heartbeat(d));
     const playlist = d.playlist.length > 1;
     const requests = playlist ? d.playlist.length + 1 : 1;
     const current = Math.floor(rng() * d.playlist.length);
@@ -331,10 +354,8 @@ export function buildScript(spec: FleetSpec): Script {
       add(
         tr,
         K.request,
-        'STOCKPRICEUPDATE',
-        sym === undefined
-          ? `{"type":"UPDATE","device":"${d.id}"}`
-          : `{"type":"UPDATE","device":"${d.id}","symbol":"${sym}"}`,
+        REQUEST_TOPIC,
+        requestPayload(d.id, sym === undefined ? undefined : jsonString(sym)),
       );
       const outcome = p.outcomes[r]!;
       if (outcome === 0) continue;
@@ -342,40 +363,54 @@ export function buildScript(spec: FleetSpec): Script {
       const lat = latency() * s;
       const stream = httpStream.get(shown);
       if (stream !== undefined && !d.page) {
-        add(tr + lat / 2, K.http_stream_request, 'HTTPSTREAMSTOCKS', httpStreamPayload(d, shown, stream));
+        add(tr + lat / 2, K.http_stream_request, HTTP_STREAM_TOPIC, httpHandOff(d, shown, stream));
       }
       if (outcome === 2) {
         add(
           tr + lat,
           K.reply_stock_error,
           d.id,
-          `{"type":"STOCK_ERROR","symbol":"${shown}","message":"Unable to fetch a quote for ${shown}"}`,
+          stockErrorPayload(jsonString(shown), jsonString(`Unable to fetch a quote for ${shown}`)),
         );
       } else if (d.page) {
         add(
           tr + lat,
           K.reply_page,
           d.id,
-          `{"mode":"page","page":[{"id":1,"ledColor":"green","rev":${1 + (i % 7)},"blink":false,"alert":false}],"updateInterval":"${d.updateInterval}","ttl":${1000 + (i % 3000)}}`,
+          pagePayload(d.updateInterval, 1 + (i % 7), 'green', 1000 + (i % 3000), false),
         );
       } else if (sym === undefined && playlist) {
-        add(tr + lat, K.reply_new, d.id, quote('NEW', d, shown, current));
+        add(tr + lat, K.reply_new, d.id, quote(ReplyType.New, d, shown, current));
       } else {
-        add(tr + lat, K.reply_update, d.id, quote('UPDATE', d, shown, r === 0 ? 0 : r - 1));
+        add(tr + lat, K.reply_update, d.id, quote(ReplyType.Update, d, shown, r === 0 ? 0 : r - 1));
       }
     }
   }
-  add(periodSeconds / 2, K.status_poll, 'DEVICESTATUS', '{"action":"status"}');
+  add(periodSeconds / 2, K.status_poll, STATUS_POLL_TOPIC, STATUS_POLL_PAYLOAD);
 
-  function quote(type: 'UPDATE' | 'NEW', d: Device, sym: string, index: number): string {
-    const price = prices.get(sym) ?? 10;
-    const cur = d.currency === 'none' ? '' : d.currency;
+  function quote(
+    type: typeof ReplyType.Update | typeof ReplyType.New,
+    d: Device,
+    sym: string,
+    index: number,
+  ): string {
+    const price = (prices.get(sym) ?? 10).toFixed(2);
+    const cur = jsonString(d.currency === 'none' ? '' : d.currency).slice(1, -1);
     const pct = (rng() - 0.5) * 6;
-    const head = `{"type":"${type}","symbol":"${sym}","price":"${cur}${price.toFixed(2)}","p":${price},"percent":"1 day ${pct >= 0 ? '+' : ''}${pct.toFixed(2)}%","date":"${date(index)}","currency":"${cur}","name":"${sym} ${NAMES[sym.length % NAMES.length]}"`;
+    const percent = `${pct >= 0 ? '+' : ''}${pct.toFixed(2)}`;
+    const name = jsonString(`${sym} ${NAMES[sym.length % NAMES.length]}`);
+    const head = quoteHead(type, jsonString(sym), cur, price, percent, date(index), name);
     if (d.playlist.length > 1) {
-      return `${head},"isPlaylist":true,"symbols":"${d.playlist.join(',')}","symbolIndex":${index},"cycleInterval":${d.cycleInterval},"updateInterval":${d.updateInterval},"ledBrightness":50,"alertEnabled":false}`;
+      const [before, after] = playlistTail(
+        jsonString(d.playlist.join(',')),
+        d.cycleInterval,
+        d.updateInterval,
+        50,
+        false,
+      );
+      return `${head}${before}${index}${after}`;
     }
-    return `${head},"isPlaylist":false,"interval":${d.updateInterval},"ledBrightness":50,"alertEnabled":false}`;
+    return head + singleTail(d.updateInterval, 50, false);
   }
 
   // Sort by virtual time and lay the frames out in play order.
@@ -413,17 +448,27 @@ function heartbeat(d: Device): string {
   const fw = d.firmware;
   const modern = fw === '45p' || fw === '44p' || fw === '37p';
   const mid = modern || fw === '36p' || fw === '35p';
-  const charging = d.vin > 2500 ? (d.battery < 96 ? '1' : '0') : '0';
-  let s = `{"status":"online","firmware_version":"${fw}","device":"${d.id}","battery":"${d.battery}"`;
-  if (mid && d.vin >= 0) s += `,"vin":"${d.vin}"`;
-  s += `,"uptime":"${d.uptime}","isCharging":"${charging}"`;
-  if (mid) s += `,"wflct":"${d.wifiLost}"`;
-  if (modern) s += `,"iv":"elec+HB","xmc":"0","flashID":"${d.flashId}"`;
-  return s + '}';
+  return heartbeatPayload({
+    deviceId: d.id,
+    firmwareJson: jsonString(fw),
+    battery: d.battery,
+    uptimeS: d.uptime,
+    charging: d.vin > 2500 && d.battery < 96,
+    vin: mid && d.vin >= 0 ? d.vin : undefined,
+    wifiLost: mid ? d.wifiLost : undefined,
+    innerVersion: modern ? 'elec+HB' : undefined,
+    flashCheck: modern ? 0 : undefined,
+    flashId: modern ? d.flashId : undefined,
+  });
 }
 
-function httpStreamPayload(d: Device, sym: string, stream: string): string {
-  return `{"device":"${d.id}","params":{"getQuoteParams":{"stream":"${stream}","market":"spot","symbol":"${sym}","currency":"${d.currency === 'none' ? 'USD' : d.currency}"},"configObject":{"updateInterval":${d.updateInterval},"ledBrightness":50},"userTimeParams":{"timezone":"Europe/Copenhagen","format24":true}}}`;
+function httpHandOff(d: Device, sym: string, stream: string): string {
+  const currency = d.currency === 'none' ? 'USD' : d.currency;
+  return httpStreamPayload(d.id, stream, 'spot', jsonString(sym), {
+    quoteParams: `"currency":${jsonString(currency)}`,
+    configObject: `{"updateInterval":${d.updateInterval},"ledBrightness":50}`,
+    userTimeParams: '{"timezone":"Europe/Copenhagen","format24":true}',
+  });
 }
 
 function gaussian(rng: () => number): number {

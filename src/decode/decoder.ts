@@ -1,5 +1,25 @@
+import {
+  CHARGING,
+  classifyTopic,
+  type HttpStreamParams,
+  isDeviceId,
+  NOT_CHARGING,
+  type PayloadFields,
+  type QuoteParams,
+  REPLY_KIND_CLASS,
+  REQUEST_TYPE,
+  ReplyClass,
+  ReplyKind,
+  readSymbol,
+  replyKindOf,
+  replyLabelOf,
+  ReplyType,
+  TopicClass,
+} from '../protocol/index.js';
 import { DEVICE_KEYS, HEARTBEAT_KEYS, REPLY_KEYS, REQUEST_KEYS, scanFields } from './scan.js';
-import { classifyTopic, isDeviceId, type MessageKind, TopicClass } from './topics.js';
+import type { MessageKind } from './topics.js';
+
+export { MAX_SYMBOL_LENGTH, ReplyClass } from '../protocol/index.js';
 
 /** Why a message was dropped, the `reason` label of `tkmprom_messages_invalid_total`. */
 export const INVALID_REASONS = [
@@ -13,27 +33,6 @@ export const INVALID_REASONS = [
   'out_of_range',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
-
-/** How a reply counts, from the protocol's table of reply types. */
-export enum ReplyClass {
-  Quote,
-  Error,
-  NonQuote,
-}
-
-/** Reply types that answer a request without being a quote. */
-const NON_QUOTE_TYPES = new Set([
-  'NO_CONFIG',
-  'DEVICE_REG',
-  'DEVICE_REG_FAILURE',
-  'REG_SUCCESSFUL',
-  'DEVICE_ASSIGNED',
-  'DEVICE_UNASSIGNED',
-  'SUCCESS',
-]);
-
-/** Symbols are short tickers or pairs; anything longer or with control characters is garbage. */
-export const MAX_SYMBOL_LENGTH = 32;
 
 /**
  * The decoded form of one message. One instance is reused for every message, so the hot path
@@ -49,7 +48,7 @@ export class DecodedMessage {
   replyClass: ReplyClass = ReplyClass.NonQuote;
   /** `type` label for errors, non-quote and unmatched replies: UPDATE, NEW, PAGE, STOCK_ERROR, ... */
   replyType = '';
-  /** A quote reply of type NEW (prefers the symbol-less request, see docs/correlation.md). */
+  /** A quote or page reply of type NEW (prefers the symbol-less request, see docs/correlation.md). */
   isNew = false;
   isPage = false;
   /** The device's update interval as its reply states it, in seconds; NaN when absent. */
@@ -97,7 +96,7 @@ export interface DecoderOptions {
   parseOnly?: boolean;
 }
 
-type Json = Record<string, unknown>;
+type Json = PayloadFields;
 
 /**
  * Reads one MQTT message into `out`. Returns false when the message is invalid; `out.kind` is then
@@ -189,17 +188,6 @@ function readDevice(obj: Json, out: DecodedMessage): boolean {
   return true;
 }
 
-/** Undefined for absent or empty; false for a value that is not a usable symbol. */
-function readSymbol(v: unknown): string | undefined | false {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string' || v.length > MAX_SYMBOL_LENGTH) return false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x5c) return false;
-  }
-  return v;
-}
-
 /** Numbers arrive as strings; absent, empty or non-numeric is unknown (NaN). */
 export function readNumber(v: unknown): number {
   if (typeof v === 'number') return Number.isFinite(v) ? v : Number.NaN;
@@ -216,7 +204,7 @@ function readLabel(v: unknown): string | undefined {
 }
 
 function decodeRequest(obj: Json, out: DecodedMessage): boolean {
-  if (obj.type !== 'UPDATE') return invalid(out, obj.type === undefined ? 'missing_field' : 'wrong_type');
+  if (obj.type !== REQUEST_TYPE) return invalid(out, obj.type === undefined ? 'missing_field' : 'wrong_type');
   if (!readDevice(obj, out)) return false;
   const s = readSymbol(obj.symbol);
   if (s === false) return invalid(out, 'bad_symbol');
@@ -235,35 +223,11 @@ function decodeReply(obj: Json, out: DecodedMessage): boolean {
   const interval = readNumber(obj.updateInterval ?? obj.interval);
   if (interval > 0) out.updateIntervalSeconds = interval;
 
-  if (obj.mode === 'page' && (type === undefined || type === 'NEW')) {
-    out.isPage = true;
-    if (obj.error !== undefined && obj.error !== null && obj.error !== '') {
-      out.replyClass = ReplyClass.Error;
-      out.replyType = 'PAGE_ERROR';
-    } else {
-      out.replyClass = ReplyClass.Quote;
-      out.replyType = 'PAGE';
-    }
-    return true;
-  }
-  if (type === 'UPDATE' || type === 'NEW') {
-    out.replyType = type;
-    if (s !== undefined) {
-      out.replyClass = ReplyClass.Quote;
-      out.isNew = type === 'NEW';
-    } else {
-      out.replyClass = ReplyClass.NonQuote;
-      out.replyType = 'OTHER';
-    }
-    return true;
-  }
-  if (type === 'STOCK_ERROR' || type === 'INVALID_FORMAT') {
-    out.replyClass = ReplyClass.Error;
-    out.replyType = type;
-    return true;
-  }
-  out.replyClass = ReplyClass.NonQuote;
-  out.replyType = type !== undefined && NON_QUOTE_TYPES.has(type) ? type : 'OTHER';
+  const kind = replyKindOf(type, obj.mode, obj.error, s !== undefined);
+  out.replyClass = REPLY_KIND_CLASS[kind]!;
+  out.replyType = replyLabelOf(kind, type);
+  out.isPage = kind === ReplyKind.Page || kind === ReplyKind.PageError;
+  out.isNew = type === ReplyType.New && (kind === ReplyKind.Quote || kind === ReplyKind.Page);
   return true;
 }
 
@@ -284,15 +248,16 @@ function decodeHeartbeat(obj: Json, out: DecodedMessage): boolean {
   out.wifiLost = readNumber(obj.wflct);
   out.flashCheck = readNumber(obj.xmc);
   const ch = obj.isCharging;
-  out.charging = ch === '1' || ch === 1 ? 1 : ch === '0' || ch === 0 ? 0 : -1;
+  out.charging = ch === CHARGING || ch === 1 ? 1 : ch === NOT_CHARGING || ch === 0 ? 0 : -1;
   out.kind = 'heartbeat';
   return true;
 }
 
 function decodeHttpStream(obj: Json, out: DecodedMessage): boolean {
   if (!readDevice(obj, out)) return false;
-  const params = obj.params as Json | undefined;
-  const gqp = params && typeof params === 'object' ? (params.getQuoteParams as Json | undefined) : undefined;
+  const params = obj.params as HttpStreamParams | undefined;
+  const gqp =
+    params && typeof params === 'object' ? (params.getQuoteParams as QuoteParams | undefined) : undefined;
   if (!gqp || typeof gqp !== 'object') return invalid(out, 'missing_field');
   const stream = gqp.stream;
   if (typeof stream !== 'string' || stream.length === 0 || stream.length > 64) {

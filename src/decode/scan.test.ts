@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DecodedMessage, decodeMessage } from './decoder.js';
 import { REPLY_KEYS, scanFields } from './scan.js';
-import { mulberry32 } from '../sim/rng.js';
+import { mulberry32 } from '../sim/index.js';
 
 /** Both paths of the decoder must agree on every message: the scanner's and JSON.parse's. */
 function agree(topic: string, payload: Buffer): void {

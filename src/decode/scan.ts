@@ -1,3 +1,12 @@
+import {
+  DEVICE_FIELDS,
+  FIELDS,
+  type FieldName,
+  HEARTBEAT_FIELDS,
+  REPLY_FIELDS,
+  REQUEST_FIELDS,
+} from '../protocol/index.js';
+
 /**
  * Reads the few top-level fields the decoder uses straight from a payload's bytes, without building
  * the whole object: `JSON.parse` plus the UTF-8 decode before it were the largest cost per message and
@@ -8,64 +17,40 @@
  * `JSON.parse` path, which decides the error, so the outcome never depends on which path ran.
  */
 
-/** The top-level keys any decoder reads. Objects and arrays are only ever tested by type, not read. */
-export interface ScannedFields {
-  type: unknown;
-  device: unknown;
-  symbol: unknown;
-  mode: unknown;
-  error: unknown;
-  interval: unknown;
-  updateInterval: unknown;
-  firmware_version: unknown;
-  iv: unknown;
-  flashID: unknown;
-  battery: unknown;
-  vin: unknown;
-  uptime: unknown;
-  wflct: unknown;
-  xmc: unknown;
-  isCharging: unknown;
-}
+/**
+ * The top-level fields any decoder reads (the protocol's `FIELDS`). Objects and arrays are only ever
+ * tested by type, not read.
+ */
+export type ScannedFields = { [K in FieldName]: unknown };
 
-type Key = keyof ScannedFields;
+type Key = FieldName;
 
-const KEYS: readonly Key[] = [
-  'type',
-  'device',
-  'symbol',
-  'mode',
-  'error',
-  'interval',
-  'updateInterval',
-  'firmware_version',
-  'iv',
-  'flashID',
-  'battery',
-  'vin',
-  'uptime',
-  'wflct',
-  'xmc',
-  'isCharging',
-];
+const KEYS: readonly Key[] = FIELDS;
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
-const bits = (...keys: Key[]) => keys.reduce((m, k) => m | (1 << KEYS.indexOf(k)), 0);
+const bits = (keys: readonly Key[]) => keys.reduce((m, k) => m | (1 << KEYS.indexOf(k)), 0);
 /** The keys each decoder reads; only those are matched and turned into values. */
-export const REQUEST_KEYS = bits('type', 'device', 'symbol');
-export const REPLY_KEYS = bits('type', 'symbol', 'mode', 'error', 'interval', 'updateInterval');
-export const HEARTBEAT_KEYS = bits(
-  'device',
-  'firmware_version',
-  'iv',
-  'flashID',
-  'battery',
-  'vin',
-  'uptime',
-  'wflct',
-  'xmc',
-  'isCharging',
-);
-export const DEVICE_KEYS = bits('device');
+export const REQUEST_KEYS = bits(REQUEST_FIELDS);
+export const REPLY_KEYS = bits(REPLY_FIELDS);
+export const HEARTBEAT_KEYS = bits(HEARTBEAT_FIELDS);
+export const DEVICE_KEYS = bits(DEVICE_FIELDS);
+
+// Slot of each field, for `materialize`, which must store by name.
+const TYPE = KEYS.indexOf('type');
+const DEVICE = KEYS.indexOf('device');
+const SYMBOL = KEYS.indexOf('symbol');
+const MODE = KEYS.indexOf('mode');
+const ERROR = KEYS.indexOf('error');
+const INTERVAL = KEYS.indexOf('interval');
+const UPDATE_INTERVAL = KEYS.indexOf('updateInterval');
+const FIRMWARE_VERSION = KEYS.indexOf('firmware_version');
+const IV = KEYS.indexOf('iv');
+const FLASH_ID = KEYS.indexOf('flashID');
+const BATTERY = KEYS.indexOf('battery');
+const VIN = KEYS.indexOf('vin');
+const UPTIME = KEYS.indexOf('uptime');
+const WFLCT = KEYS.indexOf('wflct');
+const XMC = KEYS.indexOf('xmc');
+const IS_CHARGING = KEYS.indexOf('isCharging');
 
 /** Indices into KEYS by key length, so a key is compared with at most three candidates. */
 const BY_LENGTH: number[][] = [];
@@ -393,22 +378,22 @@ class Scanner {
     // Keys the decoder at hand does not read are left undefined, not turned into values.
     const f = this.fields;
     const w = this.wanted;
-    f.type = w & 1 ? this.valueOf(0) : undefined;
-    f.device = w & 2 ? this.valueOf(1) : undefined;
-    f.symbol = w & 4 ? this.valueOf(2) : undefined;
-    f.mode = w & 8 ? this.valueOf(3) : undefined;
-    f.error = w & 16 ? this.valueOf(4) : undefined;
-    f.interval = w & 32 ? this.valueOf(5) : undefined;
-    f.updateInterval = w & 64 ? this.valueOf(6) : undefined;
-    f.firmware_version = w & 128 ? this.valueOf(7) : undefined;
-    f.iv = w & 256 ? this.valueOf(8) : undefined;
-    f.flashID = w & 512 ? this.valueOf(9) : undefined;
-    f.battery = w & 1024 ? this.valueOf(10) : undefined;
-    f.vin = w & 2048 ? this.valueOf(11) : undefined;
-    f.uptime = w & 4096 ? this.valueOf(12) : undefined;
-    f.wflct = w & 8192 ? this.valueOf(13) : undefined;
-    f.xmc = w & 16384 ? this.valueOf(14) : undefined;
-    f.isCharging = w & 32768 ? this.valueOf(15) : undefined;
+    f.type = (w >> TYPE) & 1 ? this.valueOf(TYPE) : undefined;
+    f.device = (w >> DEVICE) & 1 ? this.valueOf(DEVICE) : undefined;
+    f.symbol = (w >> SYMBOL) & 1 ? this.valueOf(SYMBOL) : undefined;
+    f.mode = (w >> MODE) & 1 ? this.valueOf(MODE) : undefined;
+    f.error = (w >> ERROR) & 1 ? this.valueOf(ERROR) : undefined;
+    f.interval = (w >> INTERVAL) & 1 ? this.valueOf(INTERVAL) : undefined;
+    f.updateInterval = (w >> UPDATE_INTERVAL) & 1 ? this.valueOf(UPDATE_INTERVAL) : undefined;
+    f.firmware_version = (w >> FIRMWARE_VERSION) & 1 ? this.valueOf(FIRMWARE_VERSION) : undefined;
+    f.iv = (w >> IV) & 1 ? this.valueOf(IV) : undefined;
+    f.flashID = (w >> FLASH_ID) & 1 ? this.valueOf(FLASH_ID) : undefined;
+    f.battery = (w >> BATTERY) & 1 ? this.valueOf(BATTERY) : undefined;
+    f.vin = (w >> VIN) & 1 ? this.valueOf(VIN) : undefined;
+    f.uptime = (w >> UPTIME) & 1 ? this.valueOf(UPTIME) : undefined;
+    f.wflct = (w >> WFLCT) & 1 ? this.valueOf(WFLCT) : undefined;
+    f.xmc = (w >> XMC) & 1 ? this.valueOf(XMC) : undefined;
+    f.isCharging = (w >> IS_CHARGING) & 1 ? this.valueOf(IS_CHARGING) : undefined;
     return f;
   }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { SIMULATE_HELP, simulateCommand } from '../cli/simulate.js';
-import { freePort } from './mosquitto.js';
+import { freePort } from '../../test/helpers/mosquitto-unbounded.js';
 
 let dir: string;
 

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Scenario, startSimulation, type Truth } from './index.js';
-import { type LocalBroker, startMosquitto } from './mosquitto.js';
+import { type LocalBroker, startMosquitto } from '../../test/helpers/mosquitto-unbounded.js';
 import { replayTraffic, type TrafficMessage } from './replay.js';
 
 const DEVICE_TOPIC = /^[0-9A-F]{12}$/;

@@ -1,4 +1,5 @@
-import { type Truth, TruthLedger, classifyReply } from './truth.js';
+import { BOOT_TOPIC, HEARTBEAT_TOPIC, isDeviceId, REQUEST_TOPIC, REQUEST_TYPE } from '../protocol/index.js';
+import { classifyReply, type Truth, TruthLedger } from './truth.js';
 
 export interface TrafficMessage {
   /** Milliseconds, any origin: when the message was received. */
@@ -6,8 +7,6 @@ export interface TrafficMessage {
   topic: string;
   payload: string | Buffer;
 }
-
-const DEVICE_TOPIC = /^[0-9A-F]{12}$/;
 
 function parseObject(payload: string | Buffer): Record<string, unknown> | undefined {
   try {
@@ -32,23 +31,23 @@ export function replayTraffic(
   const ledger = new TruthLedger(timeoutMs, opts.lateWindowMs ?? timeoutMs);
   for (const m of messages) {
     ledger.messages++;
-    if (m.topic === 'STOCKPRICEUPDATE') {
+    if (m.topic === REQUEST_TOPIC) {
       const o = parseObject(m.payload);
-      if (o && o.type === 'UPDATE' && typeof o.device === 'string') {
+      if (o && o.type === REQUEST_TYPE && typeof o.device === 'string') {
         const symbol = typeof o.symbol === 'string' && o.symbol !== '' ? o.symbol : null;
         ledger.request(m.t, o.device, symbol);
       }
-    } else if (m.topic === 'TICKRMETERBOOT') {
+    } else if (m.topic === BOOT_TOPIC) {
       const o = parseObject(m.payload);
       if (o && typeof o.device === 'string') ledger.boot(m.t, o.device);
-    } else if (m.topic === 'DEVICESTATUS_RES') {
+    } else if (m.topic === HEARTBEAT_TOPIC) {
       const o = parseObject(m.payload);
       if (o && typeof o.device === 'string') {
         const raw = o.uptime;
         const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
         ledger.heartbeat(m.t, o.device, Number.isFinite(n) ? n : undefined);
       }
-    } else if (DEVICE_TOPIC.test(m.topic)) {
+    } else if (isDeviceId(m.topic)) {
       const o = parseObject(m.payload);
       if (o) ledger.reply(m.t, m.topic, classifyReply(o));
     }

@@ -2,9 +2,11 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
+import { PAGE_ERROR_LABEL, ReplyType } from '../protocol/index.js';
 import { STREAMS } from './streams.js';
 
-export const ERROR_KINDS = ['STOCK_ERROR', 'INVALID_FORMAT', 'PAGE_ERROR'] as const;
+/** The error replies a fault may answer with, by the `type` label the exporter counts them under. */
+export const ERROR_KINDS = [ReplyType.StockError, ReplyType.InvalidFormat, PAGE_ERROR_LABEL] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 /**

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { silentLogger } from '../log.js';
 import { startSimulation } from './index.js';
-import { startMosquitto } from './mosquitto.js';
+import { startMosquitto } from '../../test/helpers/mosquitto-unbounded.js';
 
 async function subscriberMain(url: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, clean: true });

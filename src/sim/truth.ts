@@ -1,3 +1,12 @@
+import {
+  ReplyClass as ProtocolReplyClass,
+  REPLY_KIND_CLASS,
+  ReplyKind,
+  ReplyType,
+  readSymbol,
+  replyKindOf,
+  replyLabelOf,
+} from '../protocol/index.js';
 import { streamOf } from './streams.js';
 
 /** What happened to the requests counted under one symbol (or one stream). */
@@ -37,37 +46,50 @@ export interface ReplyInfo {
   page: boolean;
 }
 
-export const NON_QUOTE_TYPES: ReadonlySet<string> = new Set([
-  'NO_CONFIG',
-  'DEVICE_REG',
-  'DEVICE_REG_FAILURE',
-  'REG_SUCCESSFUL',
-  'DEVICE_ASSIGNED',
-  'DEVICE_UNASSIGNED',
-  'SUCCESS',
-]);
+/** The symbol page-mode replies count under. */
+export const PAGE_SYMBOL = '_page';
 
-/** The reply classes of docs/correlation.md, from a parsed reply payload. */
+const CLASS_NAME: Record<ProtocolReplyClass, ReplyClass> = {
+  [ProtocolReplyClass.Quote]: 'quote',
+  [ProtocolReplyClass.Error]: 'error',
+  [ProtocolReplyClass.NonQuote]: 'nonquote',
+};
+
+/** How the ledger counts a reply of this row of the protocol's table, with its `type` and symbol. */
+export function replyInfo(kind: ReplyKind, type: string | undefined, symbol: string | undefined): ReplyInfo {
+  const page = kind === ReplyKind.Page || kind === ReplyKind.PageError;
+  return {
+    cls: CLASS_NAME[REPLY_KIND_CLASS[kind]!],
+    type: replyLabelOf(kind, type),
+    symbol: kind === ReplyKind.Page ? PAGE_SYMBOL : kind === ReplyKind.PageError ? undefined : symbol,
+    isNew: type === ReplyType.New && (kind === ReplyKind.Quote || kind === ReplyKind.Page),
+    page,
+  };
+}
+
+/** The reply classes of docs/correlation.md, from a parsed reply payload the exporter accepts. */
 export function classifyReply(msg: Record<string, unknown>): ReplyInfo {
   const type = typeof msg.type === 'string' ? msg.type : undefined;
   const symbol = typeof msg.symbol === 'string' && msg.symbol !== '' ? msg.symbol : undefined;
-  if (msg.mode === 'page' && (type === undefined || type === 'NEW')) {
-    const err = msg.error;
-    if (err !== undefined && err !== null && err !== false && err !== '') {
-      return { cls: 'error', type: 'PAGE_ERROR', symbol: undefined, isNew: false, page: true };
-    }
-    return { cls: 'quote', type: type ?? 'PAGE', symbol: '_page', isNew: type === 'NEW', page: true };
+  return replyInfo(replyKindOf(type, msg.mode, msg.error, symbol !== undefined), type, symbol);
+}
+
+/**
+ * A reply payload as the exporter counts it: undefined when it drops the message as invalid (not a
+ * JSON object, a `type` that is not a string, a `symbol` that is not a usable one).
+ */
+export function classifyReplyPayload(payload: string): ReplyInfo | undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(payload);
+  } catch {
+    return undefined;
   }
-  if ((type === 'UPDATE' || type === 'NEW') && symbol !== undefined) {
-    return { cls: 'quote', type, symbol, isNew: type === 'NEW', page: false };
-  }
-  if (type === 'STOCK_ERROR' || type === 'INVALID_FORMAT') {
-    return { cls: 'error', type, symbol, isNew: false, page: false };
-  }
-  if (type !== undefined && NON_QUOTE_TYPES.has(type)) {
-    return { cls: 'nonquote', type, symbol, isNew: false, page: false };
-  }
-  return { cls: 'nonquote', type: 'OTHER', symbol, isNew: false, page: false };
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return undefined;
+  const o = msg as Record<string, unknown>;
+  if (o.type !== undefined && typeof o.type !== 'string') return undefined;
+  if (readSymbol(o.symbol) === false) return undefined;
+  return classifyReply(o);
 }
 
 interface PendingRequest {

@@ -7,7 +7,7 @@
  * `approxBytes()` estimates, for 20,000 keys under a Zipf-shaped load, then when they are idle, and
  * nanoseconds per record and per snapshot.
  */
-import { mulberry32 } from './test-random.js';
+import { mulberry32 } from '../../test/helpers/random.js';
 import { TrendTracker } from './trend.js';
 import { OutcomeWindow, emptySnapshot } from './window.js';
 

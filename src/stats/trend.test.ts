@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { lognormal, mulberry32 } from './test-random.js';
+import { lognormal, mulberry32 } from '../../test/helpers/random.js';
 import { DEFAULT_TREND_CONFIG, type Trend, TrendTracker } from './trend.js';
 
 const MINUTE = 60_000;

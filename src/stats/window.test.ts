@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bucketIndex, bucketValue } from './sketch.js';
-import { mulberry32 } from './test-random.js';
+import { mulberry32 } from '../../test/helpers/random.js';
 import { DENSE_ABOVE, OutcomeWindow, SLOT_RAW_LIMIT, type WindowSnapshot, emptySnapshot } from './window.js';
 
 const CFG = { windowMs: 300_000, slots: 10 };

@@ -1,4 +1,4 @@
-import { mulberry32 } from '../sim/rng.js';
+import { mulberry32 } from '../../src/sim/index.js';
 
 export { mulberry32 };
 
