@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DISCONNECT_FRAME, publishFrame, rawConnect } from '../bench/lib/frames.js';
-import { symbolRequestPayload } from '../src/sim/payloads.js';
+import { REQUEST_TOPIC, requestPayload } from '../src/protocol/index.js';
 import {
   decreased,
   Mosquitto,
@@ -274,7 +274,7 @@ export async function floods(scale: Scale): Promise<Row[]> {
     function* forged() {
       for (let i = 0; i < ids; i++) {
         const id = (0x100000000000 + i).toString(16).toUpperCase().slice(-12);
-        yield publishFrame('STOCKPRICEUPDATE', symbolRequestPayload(id, '"AAPL"'));
+        yield publishFrame(REQUEST_TOPIC, requestPayload(id, '"AAPL"'));
       }
     }
     const floodStart = Date.now();
@@ -304,7 +304,7 @@ export async function floods(scale: Scale): Promise<Row[]> {
     const symName = `${symbols.toLocaleString('en')} distinct symbols`;
     function* junk() {
       for (let i = 0; i < symbols; i++)
-        yield publishFrame('STOCKPRICEUPDATE', symbolRequestPayload('0000000000AA', `"J${i}"`));
+        yield publishFrame(REQUEST_TOPIC, requestPayload('0000000000AA', `"J${i}"`));
     }
     await blast(mq.port, junk());
     await until(
@@ -337,9 +337,9 @@ export async function floods(scale: Scale): Promise<Row[]> {
       bigPeak = Math.max(bigPeak, rssMb(exp.pid));
     }, 100);
     await blast(mq.port, [
-      publishFrame('STOCKPRICEUPDATE', atLimit),
-      publishFrame('STOCKPRICEUPDATE', over),
-      publishFrame('STOCKPRICEUPDATE', Buffer.alloc(250 * 1024 * 1024, 0x20)),
+      publishFrame(REQUEST_TOPIC, atLimit),
+      publishFrame(REQUEST_TOPIC, over),
+      publishFrame(REQUEST_TOPIC, Buffer.alloc(250 * 1024 * 1024, 0x20)),
     ]);
     await until(
       async () => total(await scrape(exp.url), 'tkmprom_messages_total') >= ids + symbols + 3,
