@@ -437,4 +437,14 @@ describe('bounds', () => {
     assert.equal(c.pendingRequests, 100);
     assert.equal(rec.counts.get('evicted:device_correlation'), 9900);
   });
+
+  test('past the cap, devices are evicted 1 % of the cap at a time, and each eviction is counted', () => {
+    const { rec, c } = setup({ maxDevices: 1000 });
+    for (let i = 0; i < 10_005; i++) c.request(i.toString(16).toUpperCase().padStart(12, '0'), 'A', i);
+    // 1,000 fill the cap; every 10 new ones past it free 10 slots at once.
+    assert.equal(c.trackedDevices, 995);
+    assert.equal(rec.counts.get('evicted:device_correlation'), 10_005 - 995);
+    assert.equal(rec.counts.get('evicted:pending_request'), 10_005 - 995);
+    assert.equal(c.pendingRequests, 995);
+  });
 });
