@@ -48,11 +48,35 @@ describe('heartbeats', () => {
   test('a device heard only by requests and replies is online with unknown versions', () => {
     const f = new Fleet(CFG);
     f.heard(D, 0);
+    f.reply(D, Number.NaN, 0);
     const c = f.count(1000);
     assert.equal(c.online, 1);
     assert.deepEqual([...c.byVersion.entries()], [['unknown\u0000unknown\u0000unknown', 1]]);
     assert.equal(c.byCharging.unknown, 1);
     assert.equal(c.byBattery[10], 1);
+  });
+
+  test('an id heard only in requests and boot messages is no device: neither online nor offline', () => {
+    const f = new Fleet(CFG);
+    f.heard(D, 0);
+    f.boot(D, 10);
+    let c = f.count(1000);
+    assert.deepEqual([c.online, c.offline, c.unconfirmed], [0, 0, 1]);
+    assert.equal(f.isOnline(f.get(D)!, 1000), false);
+    // Long past the device timeout it is still no offline device, and leaves no offline event.
+    c = f.count(CFG.deviceTimeoutMs * 10);
+    assert.deepEqual([c.online, c.offline, c.unconfirmed], [0, 0, 1]);
+    assert.equal(f.offlineEvents().length, 0);
+  });
+
+  test('a heartbeat or a reply on its topic confirms a device', () => {
+    const f = new Fleet(CFG);
+    f.heard(D, 0);
+    f.heartbeat(hb({ device: D }), 5);
+    f.heard('BBBBBBBBBBBB', 0);
+    f.reply('BBBBBBBBBBBB', Number.NaN, 5);
+    const c = f.count(1000);
+    assert.deepEqual([c.online, c.offline, c.unconfirmed], [2, 0, 0]);
   });
 
   test('battery bands', () => {
@@ -151,11 +175,14 @@ describe('bounds', () => {
     for (let i = 0; i < 500; i++) {
       const id = `AAAA${i.toString(16).toUpperCase().padStart(8, '0')}`;
       f.heard(id, 0);
-      f.heard(id, 1);
+      f.reply(id, Number.NaN, 1);
     }
     for (let i = 0; i < 100_000; i++) f.heard(`B${i.toString(16).toUpperCase().padStart(11, '0')}`, 2);
     assert.ok(f.size <= 1000);
-    assert.ok(f.get('AAAA00000000'), 'a device heard twice survives the flood');
+    assert.ok(f.get('AAAA00000000'), 'a device confirmed by a reply survives the flood');
+    const c = f.count(3);
+    assert.equal(c.online, 500);
+    assert.equal(c.unconfirmed, f.size - 500);
     assert.equal(
       evicted.reduce((a, b) => a + b, 0),
       500 + 100_000 - f.size,

@@ -92,6 +92,11 @@ export class Device {
   reboots = 0;
   bootPending = false;
   online = true;
+  /**
+   * Heard in a heartbeat or a reply on its own topic. Anyone who can publish can name any id in a
+   * request, so an id heard only in requests (and boots) is no device yet: it is not online.
+   */
+  confirmed = false;
 
   /** @internal */
   constructor(
@@ -191,6 +196,8 @@ export interface OfflineEvent {
 export interface FleetCounts {
   online: number;
   offline: number;
+  /** Ids heard only in requests or boot messages (docs/fleet.md): neither online nor offline. */
+  unconfirmed: number;
   /** Key: `firmware\u0000iv\u0000flashId`. */
   byVersion: Map<string, number>;
   byCharging: { charging: number; not_charging: number; unknown: number };
@@ -257,6 +264,7 @@ export class Fleet {
 
   heartbeat(h: HeartbeatFacts, now: number): void {
     const dev = this.heard(h.device, now);
+    dev.confirmed = true;
     const fw =
       h.firmware !== undefined && h.firmware !== dev.firmware ? this.label(h.firmware) : dev.firmware;
     const iv =
@@ -304,6 +312,7 @@ export class Fleet {
   /** A reply on the device's topic: it ends a boot and may state the update interval. */
   reply(id: string, updateIntervalSeconds: number, now: number): Device {
     const dev = this.heard(id, now);
+    dev.confirmed = true;
     dev.bootPending = false;
     if (updateIntervalSeconds > 0) dev.updateIntervalMs = updateIntervalSeconds * 1000;
     return dev;
@@ -315,8 +324,14 @@ export class Fleet {
     return interval > 0 ? Math.max(this.cfg.deviceTimeoutMs, 2.5 * interval) : this.cfg.deviceTimeoutMs;
   }
 
+  /** Online, offline, or not a device yet (heard only in requests and boot messages). */
+  status(dev: Device, now: number): 'online' | 'offline' | 'unconfirmed' {
+    if (!dev.confirmed) return 'unconfirmed';
+    return this.isOnline(dev, now) ? 'online' : 'offline';
+  }
+
   isOnline(dev: Device, now: number): boolean {
-    return now - dev.lastHeard < this.offlineAfterMs(dev);
+    return dev.confirmed && now - dev.lastHeard < this.offlineAfterMs(dev);
   }
 
   /**
@@ -326,12 +341,17 @@ export class Fleet {
   count(now: number, out: FleetCounts = emptyCounts()): FleetCounts {
     out.online = 0;
     out.offline = 0;
+    out.unconfirmed = 0;
     out.byVersion.clear();
     out.byCharging.charging = 0;
     out.byCharging.not_charging = 0;
     out.byCharging.unknown = 0;
     out.byBattery.fill(0);
     for (const dev of this.devices.values()) {
+      if (!dev.confirmed) {
+        out.unconfirmed++;
+        continue;
+      }
       if (!this.isOnline(dev, now)) {
         out.offline++;
         if (dev.online) {
@@ -394,9 +414,9 @@ export class Fleet {
   }
 
   /**
-   * Frees room for a new device: first every offline device, else the oldest devices heard only
-   * once (the shape of a flood of made-up ids), else the oldest. Frees 1 % at a time, so the scan
-   * is paid once per many new devices.
+   * Frees room for a new device: first every offline device and every id never confirmed (the
+   * shape of a flood of made-up ids), else the oldest devices heard only once, else the oldest.
+   * Frees 1 % at a time, so the scan is paid once per many new devices.
    */
   private makeRoom(now: number): void {
     const target = Math.max(1, Math.floor(this.cfg.maxDevices / 100));
@@ -431,6 +451,7 @@ export function emptyCounts(): FleetCounts {
   return {
     online: 0,
     offline: 0,
+    unconfirmed: 0,
     byVersion: new Map(),
     byCharging: { charging: 0, not_charging: 0, unknown: 0 },
     byBattery: new Array(11).fill(0),

@@ -248,7 +248,7 @@ export const SymbolDetailSchema = SymbolSchema.extend({
   trendDetail: TrendDetailSchema,
 });
 
-export const DEVICE_STATUSES = ['online', 'offline'] as const;
+export const DEVICE_STATUSES = ['online', 'offline', 'unconfirmed'] as const;
 
 export const DeviceListSchema = z.object({
   generatedAt: timestamp,

@@ -346,6 +346,7 @@ describe('lists', () => {
     x.send('DEVICESTATUS_RES', { status: 'online', firmware_version: '45p', device: C, battery: '50' });
     x.advance(1000);
     x.request(A, 'AAPL');
+    x.reply(A, 'AAPL'); // a reply on its topic confirms A (docs/fleet.md)
     x.advance(1000);
     x.request(B, 'MSFT');
     x.advance(58_500);

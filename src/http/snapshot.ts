@@ -360,10 +360,9 @@ export class Snapshot {
     if (list !== undefined) return list;
     const fleet = this.state.exporter.fleet;
     const now = this.now;
-    const wanted = query.status === undefined ? undefined : query.status === 'online';
     const matching: Device[] = [];
     for (const d of fleet.all()) {
-      if (wanted === undefined || fleet.isOnline(d, now) === wanted) matching.push(d);
+      if (query.status === undefined || fleet.status(d, now) === query.status) matching.push(d);
     }
     const top = largestBy(matching, query.limit, lastHeardOf, byId);
     const total = matching.length;
