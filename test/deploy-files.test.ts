@@ -17,7 +17,10 @@ describe('systemd units', () => {
       // script path after it is an argument and is not checked.
       assert.match(text, /^ExecStart=\/usr\/bin\/node \/opt\/tkmprom\/dist\/cli\/main\.js /m);
       const dir = mkdtempSync(join(tmpdir(), 'tkmprom-unit-'));
-      writeFileSync(join(dir, unit), text.replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `));
+      writeFileSync(
+        join(dir, unit),
+        text.replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `),
+      );
       const r = spawnSync('systemd-analyze', ['verify', join(dir, unit)], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.equal(r.stderr, '');
@@ -143,6 +146,7 @@ describe('alert unit tests', () => {
       if (!mine.some((c) => (c.exp_alerts ?? []).length === 0)) missing.push(`${alert} always fires`);
     }
     assert.deepEqual(missing, [], 'add the missing cases to deploy/prometheus/alerts.test.yml');
-    for (const c of cases) assert.ok(alerts.includes(c.alertname), `${c.alertname} is tested but not defined`);
+    for (const c of cases)
+      assert.ok(alerts.includes(c.alertname), `${c.alertname} is tested but not defined`);
   });
 });
