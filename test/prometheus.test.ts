@@ -346,7 +346,7 @@ describe('a real Prometheus scraping the demo, with the shipped rules', () => {
 
   test('unmapped requests raise no stream alert; coingecko, which answers nothing, does', async () => {
     const streams = async () =>
-      (await query('ALERTS{alertname="TickrmeterStreamDown"}')).data.result
+      (await query('ALERTS{alertname="TickrmeterStreamDown",job="tkmprom"}')).data.result
         .map((r) => r.metric.stream)
         .sort();
     await eventually(
