@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of tkmprom. Installs what the tests need when it is missing:
-# node modules (npm ci) and, as root on Debian, Mosquitto, promtool/Prometheus and Chromium.
+# node modules (npm ci) and, as root on Debian, Mosquitto, promtool/Prometheus, Chromium and
+# systemd-analyze.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} (apt-get)"
