@@ -14,6 +14,14 @@ import { QuoteStats } from './stats/quote-stats.js';
 export const monotonicNow = (): number => performance.now();
 const toWallClock = (monotonicMs: number): number => performance.timeOrigin + monotonicMs;
 
+/** The state snapshot format this build writes and reads (src/state). */
+export const STATE_VERSION = 1;
+
+/** The settings that give a snapshot's windows their meaning: another value sets it aside. */
+export function stateFingerprint(cfg: Config): string {
+  return `window=${cfg.stats.window},slots=${cfg.stats.windowSlots},baseline=${cfg.stats.trendBaseline}`;
+}
+
 export interface ExporterOptions {
   config: Config;
   logger: Logger;
@@ -34,7 +42,13 @@ export class Exporter {
   readonly quotes: QuoteStats;
   readonly correlator: Correlator;
   readonly clock: () => number;
-  readonly wallClock = toWallClock;
+  /** Monotonic ms to wall-clock ms, in the frame of `clock`. */
+  readonly wallClock: (monotonicMs: number) => number;
+  /**
+   * Added to the process's monotonic clock once a state snapshot is restored, so that the
+   * exporter's time continues the saved one's: every time kept in the state stays valid as it is.
+   */
+  private clockOffset = 0;
   private readonly decoded = new DecodedMessage();
   private readonly kindCounters: Record<MessageKind, Counter>;
   private readonly invalidCounters: Record<InvalidReason, Counter>;
@@ -52,7 +66,9 @@ export class Exporter {
 
   constructor(private readonly opts: ExporterOptions) {
     const cfg = opts.config;
-    this.clock = opts.clock ?? monotonicNow;
+    const base = opts.clock ?? monotonicNow;
+    this.clock = () => base() + this.clockOffset;
+    this.wallClock = (monotonicMs) => toWallClock(monotonicMs - this.clockOffset);
     this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets);
     this.quotes = new QuoteStats(this.catalog, {
       window: { windowMs: cfg.stats.window, slots: cfg.stats.windowSlots },
@@ -105,7 +121,7 @@ export class Exporter {
       this.fleet,
       cfg.perDeviceMetrics,
       this.clock,
-      toWallClock,
+      this.wallClock,
     );
     this.registry.onCollect(() => {
       this.sweep();
@@ -113,6 +129,51 @@ export class Exporter {
       this.catalog.pending.labels().set(this.correlator.pendingRequests);
     });
     if (opts.processMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry);
+  }
+
+  /**
+   * Everything a restart would otherwise lose, as records for a state snapshot (src/state): the
+   * clock, the fleet, the windows and trends, the devices' latest outcomes. Drawn lazily, so a
+   * large state is written between messages.
+   */
+  *stateRecords(): Generator<readonly [string, unknown]> {
+    yield ['clock', { monotonicMs: this.clock(), wallMs: Date.now() }];
+    yield* this.fleet.stateRecords();
+    yield* this.quotes.stateRecords();
+    yield* this.correlator.stateRecords();
+  }
+
+  /**
+   * Takes back one record of `stateRecords`, before the exporter starts. The first record, the
+   * clock, moves this exporter's time to where the saved one's would be now.
+   */
+  restoreRecord([section, value]: readonly [string, unknown]): void {
+    switch (section) {
+      case 'clock': {
+        const c = value as { monotonicMs?: unknown; wallMs?: unknown };
+        if (typeof c?.monotonicMs !== 'number' || typeof c.wallMs !== 'number')
+          throw new TypeError('clock: expected two times');
+        // A wall clock set back meanwhile must not move monotonic time backwards.
+        const elapsed = Math.max(0, Date.now() - c.wallMs);
+        this.clockOffset = 0;
+        this.clockOffset = c.monotonicMs + elapsed - this.clock();
+        break;
+      }
+      case 'device':
+      case 'offline':
+        this.fleet.restoreRecord(section, value);
+        break;
+      case 'stream':
+      case 'symbol':
+      case 'quotes':
+        this.quotes.restoreRecord(section, value);
+        break;
+      case 'correlation':
+        this.correlator.restoreRecord(value, this.clock());
+        break;
+      default:
+        throw new TypeError(`unknown section "${section}"`);
+    }
   }
 
   /** Messages handled since start, for rates and tests. */

@@ -19,6 +19,8 @@ Options:
   --speed X                  time compression of device behaviour (default 20)
   --seed N                   reproducible fleet (default 1)
   --duration D               stop after this long (default: run until Ctrl-C)
+  --state-dir DIR            keep the demo's fleet, windows and trends across restarts
+                             (default .tkmprom-data/demo-state; "" for none)
   --log-level L              (default warn: the demo prints its own summary)
   -h, --help                 show this help
 `;
@@ -30,6 +32,8 @@ export interface DemoOptions {
   speed: number;
   seed: number;
   logLevel: LogLevel;
+  /** Where the exporter keeps its state; undefined for none. */
+  stateDir?: string;
 }
 
 export interface RunningDemo {
@@ -42,7 +46,12 @@ export interface RunningDemo {
 export async function startDemo(opts: DemoOptions, logger: Logger): Promise<RunningDemo> {
   const { DEMO_SCENARIO, startSimulation, streamMappingRules } = await import('../sim/index.js');
   const config = loadConfig({
-    flags: { listen: opts.listen, 'embedded-broker': opts.brokerListen, 'log-level': opts.logLevel },
+    flags: {
+      listen: opts.listen,
+      'embedded-broker': opts.brokerListen,
+      'log-level': opts.logLevel,
+      'state-dir': opts.stateDir,
+    },
   });
   config.streams.rules = streamMappingRules();
   const exporter = await startExporter(config, logger);
@@ -79,6 +88,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     speed: { type: 'string' },
     seed: { type: 'string' },
     duration: { type: 'string' },
+    'state-dir': { type: 'string' },
     'log-level': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -101,6 +111,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     speed: number('speed', values.speed as string | undefined, 20),
     seed: Math.round(number('seed', values.seed as string | undefined, 1)),
     logLevel: ((values['log-level'] as string | undefined) ?? 'warn') as LogLevel,
+    stateDir: ((values['state-dir'] as string | undefined) ?? '.tkmprom-data/demo-state') || undefined,
   };
   let durationMs: number | undefined;
   if (values.duration !== undefined) {

@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import { Exporter } from '../exporter.js';
+import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
 import { startHttpServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/mqtt-source.js';
+import { StateKeeper, StateRestoreAborted } from '../state/index.js';
 import { parse, settingFlags, settingsHelp } from './args.js';
 
 export const RUN_HELP = `Usage: tkmprom [run] [options]
@@ -47,7 +48,7 @@ export interface RunningExporter {
 export async function startExporter(config: Config, logger: Logger): Promise<RunningExporter> {
   // Everything that can fail on configuration alone fails before anything is started.
   const token = config.api.tokenFile === undefined ? undefined : readToken(config.api.tokenFile);
-  const exporter = new Exporter({ config, logger });
+  const { exporter, keeper } = restoredExporter(config, logger);
   const { apiRoutes } = await import('../http/routes.js');
   const routes = apiRoutes(exporter, { token });
   exporter.start();
@@ -79,6 +80,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     throw err;
   });
   await source.start();
+  keeper?.start();
   logger.info(
     {
       metrics: `${http.url}/metrics`,
@@ -93,11 +95,41 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     logger,
     async stop() {
       await source.stop();
+      // After the source, so the last snapshot holds every message read.
+      await keeper?.stop();
       await http.close();
       await stopBroker?.();
       exporter.stop();
     },
   };
+}
+
+/**
+ * The exporter, with its state restored from `state.dir` when there is one. A snapshot that
+ * fails midway is set aside and the exporter starts anew: half a state is worse than none.
+ */
+function restoredExporter(
+  config: Config,
+  logger: Logger,
+): { exporter: Exporter; keeper: StateKeeper | undefined } {
+  let exporter = new Exporter({ config, logger });
+  if (config.state.dir === undefined) return { exporter, keeper: undefined };
+  const keeper = new StateKeeper({
+    dir: config.state.dir,
+    version: STATE_VERSION,
+    fingerprint: stateFingerprint(config),
+    records: () => exporter.stateRecords(),
+    intervalMs: config.state.interval,
+    logger,
+  });
+  try {
+    keeper.restore((record) => exporter.restoreRecord(record));
+  } catch (err) {
+    if (!(err instanceof StateRestoreAborted)) throw err;
+    exporter.stop();
+    exporter = new Exporter({ config, logger });
+  }
+  return { exporter, keeper };
 }
 
 export async function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -151,6 +151,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'require this bearer token for the API and the status page',
   },
   {
+    path: 'state.dir',
+    flag: 'state-dir',
+    env: 'TKMPROM_STATE_DIR',
+    kind: 'string',
+    help: 'keep the fleet, windows and trends in DIR across restarts (default: off)',
+  },
+  {
+    path: 'state.interval',
+    flag: 'state-interval',
+    env: 'TKMPROM_STATE_INTERVAL',
+    kind: 'string',
+    help: 'how often the state is saved, and at every stop (default 10s)',
+  },
+  {
     path: 'log.level',
     flag: 'log-level',
     env: 'TKMPROM_LOG_LEVEL',

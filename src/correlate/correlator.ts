@@ -402,6 +402,64 @@ export class Correlator {
   }
 
   /**
+   * What the API shows of each device (its shown symbol and latest outcomes) and the symbols of
+   * its pending requests, for a state snapshot. Times stay in the exporter's monotonic frame.
+   */
+  *stateRecords(): Generator<readonly [string, unknown]> {
+    for (const dev of this.devices.values()) {
+      const recent = dev.store.list(dev.slot);
+      if (recent.length === 0 && dev.pending.length === 0 && dev.shown === null) continue;
+      yield [
+        'correlation',
+        {
+          device: dev.id,
+          shown: dev.shown?.name ?? null,
+          recent: recent.map((r) => [
+            r.requestedAt,
+            r.symbol,
+            r.outcome,
+            Number.isNaN(r.latencySeconds) ? null : r.latencySeconds,
+            r.replyType,
+          ]),
+          pending: dev.pending.map((p) => p.name),
+        },
+      ];
+    }
+  }
+
+  /**
+   * Takes back one record of `stateRecords`. A request that was pending when the snapshot was
+   * taken has an outcome nobody saw: it is counted again, as a request and as interrupted, so
+   * that every symbol's outcomes still add up to its requests (docs/correlation.md).
+   */
+  restoreRecord(value: unknown, now: number): void {
+    const v = value as { device?: unknown; shown?: unknown; recent?: unknown; pending?: unknown };
+    if (typeof v?.device !== 'string' || !Array.isArray(v.recent) || !Array.isArray(v.pending)) {
+      throw new TypeError('correlation: expected a device, its recent outcomes and its pending requests');
+    }
+    const dev = this.device(v.device, true)!;
+    if (typeof v.shown === 'string') dev.shown = this.out.symbol(v.shown);
+    for (const r of v.recent as unknown[][]) {
+      const outcome = r[2] as OutcomeKind;
+      if (!OUTCOME_CODES.has(outcome)) throw new TypeError(`correlation: unknown outcome ${String(outcome)}`);
+      dev.store.record(
+        dev.slot,
+        Number(r[0]),
+        String(r[1]),
+        outcome,
+        r[3] === null ? Number.NaN : Number(r[3]),
+        String(r[4]),
+      );
+    }
+    for (const name of v.pending as (string | null)[]) {
+      const sym = typeof name === 'string' ? this.out.symbol(name) : (dev.shown ?? this.out.unknownSymbol);
+      this.out.request(sym, now);
+      this.out.interrupted(sym, now);
+      dev.store.record(dev.slot, now, sym.name, 'interrupted', Number.NaN, '');
+    }
+  }
+
+  /**
    * The broker connection dropped: replies to what is pending can no longer be seen, so those
    * requests are counted as interrupted, not as timeouts. Boots in progress lose their start too.
    */

@@ -205,6 +205,34 @@ export interface FleetCounts {
   byBattery: number[];
 }
 
+/** A device in a state snapshot; `numbers` is its row of the table, as base64. */
+interface DeviceState {
+  id: string;
+  firmware: string;
+  innerVersion: string;
+  flashId: string;
+  charging: number;
+  bootPending: boolean;
+  confirmed: boolean;
+  online: boolean;
+  messages: number;
+  numbers: string;
+}
+
+// NaN (unknown) survives base64, not JSON.
+function encodeRow(row: Float64Array): string {
+  return Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('base64');
+}
+
+function decodeRow(text: string): Float64Array {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== FIELDS * 8)
+    throw new RangeError(`device numbers: expected ${FIELDS * 8} bytes, got ${bytes.length}`);
+  const row = new Float64Array(FIELDS);
+  new Uint8Array(row.buffer).set(bytes);
+  return row;
+}
+
 export type FleetEviction = 'device' | 'label_value';
 
 /**
@@ -246,6 +274,58 @@ export class Fleet {
 
   offlineEvents(): readonly OfflineEvent[] {
     return this.recentOffline;
+  }
+
+  /**
+   * The fleet's state for a snapshot, a record a device: times stay in the exporter's monotonic
+   * frame, which a restored exporter continues. Reboot counts restart at zero with the process,
+   * so they are not kept.
+   */
+  *stateRecords(): Generator<readonly [string, unknown]> {
+    for (const dev of this.devices.values()) {
+      const state: DeviceState = {
+        id: dev.id,
+        firmware: dev.firmware,
+        innerVersion: dev.innerVersion,
+        flashId: dev.flashId,
+        charging: dev.charging,
+        bootPending: dev.bootPending,
+        confirmed: dev.confirmed,
+        online: dev.online,
+        messages: dev.messages,
+        numbers: encodeRow(this.rows.data.subarray(dev.row, dev.row + FIELDS)),
+      };
+      yield ['device', state];
+    }
+    yield ['offline', this.recentOffline];
+  }
+
+  /** Takes back one record of `stateRecords`; throws on a record it cannot read. */
+  restoreRecord(section: string, value: unknown): void {
+    if (section === 'offline') {
+      if (!Array.isArray(value)) throw new TypeError('offline: expected a list of events');
+      this.recentOffline.length = 0;
+      for (const e of value.slice(-this.cfg.recentOfflineSize) as OfflineEvent[]) this.recentOffline.push(e);
+      return;
+    }
+    const d = value as DeviceState;
+    if (typeof d?.id !== 'string' || typeof d.numbers !== 'string')
+      throw new TypeError('device: expected an id and its numbers');
+    const numbers = decodeRow(d.numbers);
+    if (this.devices.has(d.id)) return;
+    if (this.devices.size >= this.cfg.maxDevices) this.makeRoom(numbers[LAST_HEARD]!);
+    const dev = new Device(d.id, this.rows, this.rows.alloc(numbers[FIRST_HEARD]!));
+    this.rows.data.set(numbers, dev.row);
+    dev.firmware = this.label(String(d.firmware));
+    dev.innerVersion = this.label(String(d.innerVersion));
+    dev.flashId = this.label(String(d.flashId));
+    dev.versionKey = this.versionKey(`${dev.firmware}\u0000${dev.innerVersion}\u0000${dev.flashId}`);
+    dev.charging = d.charging === 0 || d.charging === 1 ? d.charging : -1;
+    dev.bootPending = d.bootPending === true;
+    dev.confirmed = d.confirmed === true;
+    dev.online = d.online === true;
+    dev.messages = Number(d.messages) || 0;
+    this.devices.set(d.id, dev);
   }
 
   /** Any message naming the device: it is heard now. */

@@ -2,8 +2,14 @@ import type { CorrelationEviction, HopStage, QuoteOutcomes, SymbolRef } from '..
 import type { Catalog } from '../export/catalog.js';
 import type { Counter, Histogram } from '../export/registry.js';
 import { type HealthObjectives, healthScore, rankingScore } from './score.js';
-import { TrendTracker, type Trend, type TrendConfig } from './trend.js';
-import { emptySnapshot, OutcomeWindow, type WindowConfig, type WindowSnapshot } from './window.js';
+import { TrendTracker, type Trend, type TrendConfig, type TrendState } from './trend.js';
+import {
+  emptySnapshot,
+  OutcomeWindow,
+  type WindowConfig,
+  type WindowSnapshot,
+  type WindowState,
+} from './window.js';
 
 export const UNKNOWN_SYMBOL = 'unknown';
 export const PAGE_SYMBOL = '_page';
@@ -306,6 +312,56 @@ export class QuoteStats implements QuoteOutcomes {
       this.evictions.set(what, c);
     }
     c.value++;
+  }
+
+  /**
+   * The windows and trend histories of every stream and symbol, for a state snapshot: streams
+   * first, so that a restored symbol finds the stream it was served by. Counters are not kept:
+   * they restart at zero with the process, as Prometheus expects.
+   */
+  *stateRecords(): Generator<readonly [string, unknown]> {
+    for (const st of this.streams.values()) {
+      const window = st.window.saveState();
+      const trend = st.trend.saveState();
+      if (window !== null || trend !== null) yield ['stream', { name: st.name, window, trend }];
+    }
+    for (const s of this.symbols.values()) {
+      const window = s.window.saveState();
+      const trend = s.trend.saveState();
+      if (window === null && trend === null && !s.streamObserved) continue;
+      yield ['symbol', { name: s.name, stream: s.streamObserved ? s.stream.name : null, window, trend }];
+    }
+    const all = this.all.saveState();
+    if (all !== null) yield ['quotes', { all }];
+  }
+
+  /** Takes back one record of `stateRecords`; throws on a record it cannot read. */
+  restoreRecord(section: string, value: unknown): void {
+    const v = value as {
+      name?: unknown;
+      stream?: unknown;
+      window?: WindowState | null;
+      trend?: TrendState | null;
+      all?: WindowState;
+    };
+    if (section === 'quotes') {
+      if (v.all !== undefined) this.all.loadState(v.all);
+      return;
+    }
+    if (typeof v?.name !== 'string') throw new TypeError(`${section}: expected a name`);
+    let t: OutcomeTotals;
+    if (section === 'stream') {
+      t = this.stream(v.name);
+      if (t.name !== v.name) return;
+    } else {
+      const s = this.symbol(v.name);
+      // Past the symbol limit a symbol's history is not folded into _other's.
+      if (s.name !== v.name) return;
+      if (typeof v.stream === 'string') this.streamSeen(v.name, v.stream);
+      t = s;
+    }
+    if (v.window) t.window.loadState(v.window);
+    if (v.trend) t.trend.loadState(v.trend);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { MAX_VALUE, MIN_VALUE } from './sketch.js';
+import { decode, encode } from './state-codec.js';
 
 export type Trend = 'degrading' | 'stable' | 'improving' | 'unknown';
 
@@ -61,6 +62,12 @@ export function emptyTrendDetail(): TrendDetail {
     baselineFailureRate: Number.NaN,
     z: Number.NaN,
   };
+}
+
+export interface TrendState {
+  fineEpoch: number;
+  coarseEpoch: number;
+  data: string;
 }
 
 /** Fine buckets per recent window: the recent window slides by a fifth of itself. */
@@ -228,6 +235,21 @@ export class TrendTracker {
   isEmpty(nowMs: number): boolean {
     this.advance(nowMs);
     return this.data === null;
+  }
+
+  /** The history, for a state snapshot (epochs in the exporter's monotonic frame); null when empty. */
+  saveState(): TrendState | null {
+    if (this.data === null) return null;
+    return { fineEpoch: this.fineEpoch, coarseEpoch: this.coarseEpoch, data: encode(this.data) };
+  }
+
+  loadState(state: TrendState): void {
+    const data = new Float64Array(decode(state.data, 8));
+    if (data.length !== (FINE + this.coarseCount) * FIELDS)
+      throw new RangeError('trend state of another baseline');
+    this.fineEpoch = state.fineEpoch;
+    this.coarseEpoch = state.coarseEpoch;
+    this.data = data;
   }
 
   approxBytes(): number {

@@ -1,4 +1,5 @@
 import { BUCKET_COUNT, bucketIndex, bucketValue, quantileRank } from './sketch.js';
+import { decode, encode } from './state-codec.js';
 
 export interface WindowConfig {
   /** Length of the window, default 5 min. */
@@ -94,6 +95,15 @@ function upperQuantiles(counts: Uint32Array, total: number, low: number, high: n
     fromTop += counts[i];
   }
   out.p95LatencySeconds = bucketValue(i);
+}
+
+/** A window's content in a state snapshot: its typed arrays as base64. */
+export interface WindowState {
+  epoch: number;
+  counters: string;
+  /** Latency bucket indices of the raw samples, oldest first. */
+  ring: string;
+  overflow: (string | null)[] | null;
 }
 
 /**
@@ -257,6 +267,55 @@ export class OutcomeWindow {
   isEmpty(nowMs: number): boolean {
     this.advance(nowMs);
     return this.events === 0;
+  }
+
+  /**
+   * What the window holds, for a state snapshot; null when it holds nothing. Epochs stay in the
+   * exporter's monotonic frame, which a restored exporter continues (see src/state), so the state
+   * needs no conversion.
+   */
+  saveState(): WindowState | null {
+    if (this.counters === null || this.events === 0) return null;
+    const ring = new Uint16Array(this.ringLength);
+    if (this.ring !== null) {
+      const mask = this.ring.length - 1;
+      for (let k = 0, at = this.ringHead; k < this.ringLength; k++, at = (at + 1) & mask)
+        ring[k] = this.ring[at]!;
+    }
+    return {
+      epoch: this.epoch,
+      counters: encode(this.counters),
+      ring: encode(ring),
+      overflow: this.overflow?.map((h) => (h === null ? null : encode(h))) ?? null,
+    };
+  }
+
+  /** Takes back what `saveState` gave, into an empty window of the same configuration. */
+  loadState(state: WindowState): void {
+    const counters = new Float64Array(decode(state.counters, 8));
+    if (counters.length !== this.slots * FIELDS) throw new RangeError('window state of another slot count');
+    const ring = new Uint16Array(decode(state.ring, 2));
+    this.release();
+    this.epoch = state.epoch;
+    this.counters = counters;
+    for (let base = 0; base < counters.length; base += FIELDS) {
+      this.events +=
+        counters[base + RESPONSES] +
+        counters[base + ERRORS] +
+        counters[base + TIMEOUTS] +
+        counters[base + NON_QUOTE] +
+        counters[base + LATE];
+      this.samples += counters[base + RESPONSES];
+    }
+    for (const index of ring) {
+      if (index >= BUCKET_COUNT) throw new RangeError(`latency bucket ${index} out of range`);
+      this.push(index);
+    }
+    if (state.overflow !== null) {
+      if (state.overflow.length !== this.slots) throw new RangeError('window state of another slot count');
+      this.overflow = state.overflow.map((h) => (h === null ? null : new Uint32Array(decode(h, 4))));
+    }
+    if (this.samples > DENSE_ABOVE) this.buildDense();
   }
 
   /** Estimated heap bytes held by this key, including V8 object headers. */

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { loadConfig } from './config/load.js';
+import { Exporter } from './exporter.js';
+import { ApiState, deviceDetail } from './http/snapshot.js';
+import { silentLogger } from './log.js';
+import { heartbeatPayload } from './protocol/index.js';
+
+const A = 'AAAAAAAAAA01';
+const B = 'AAAAAAAAAA02';
+
+function setup(startMs: number) {
+  let t = startMs;
+  const config = loadConfig({ flags: { 'request-timeout': '10s' } });
+  config.streams.rules = [{ symbol: 'AAPL', stream: 'polygon' }];
+  const e = new Exporter({ config, logger: silentLogger(), clock: () => t, processMetrics: false });
+  const send = (topic: string, p: string) => e.handle(topic, Buffer.from(p));
+  return {
+    e,
+    heartbeat: (device: string) =>
+      send(
+        'DEVICESTATUS_RES',
+        heartbeatPayload({
+          deviceId: device,
+          firmwareJson: '"2.1"',
+          battery: 88,
+          uptimeS: 600,
+          charging: false,
+        }),
+      ),
+    request: (device: string, symbol: string) =>
+      send('STOCKPRICEUPDATE', JSON.stringify({ type: 'UPDATE', device, symbol })),
+    reply: (device: string, symbol: string) => send(device, JSON.stringify({ type: 'UPDATE', symbol })),
+    advance: (ms: number) => {
+      t += ms;
+      e.sweep();
+    },
+  };
+}
+
+/** Saves `from`'s state as the snapshot file would hold it and restores it into `to`. */
+function roundTrip(from: Exporter, to: Exporter): void {
+  for (const record of from.stateRecords()) to.restoreRecord(JSON.parse(JSON.stringify(record)));
+}
+
+describe('exporter state across a restart', () => {
+  test('devices, windows and latest outcomes come back; counters start at zero; pending requests come back interrupted', () => {
+    const a = setup(5_000);
+    a.heartbeat(A);
+    a.heartbeat(B);
+    a.request(A, 'AAPL');
+    a.advance(300);
+    a.reply(A, 'AAPL');
+    a.request(B, 'AAPL');
+    a.advance(10_500); // B's request times out
+    a.heartbeat(B);
+    a.request(A, 'AAPL'); // pending at the snapshot
+    a.advance(100);
+
+    // The restarted process's own clock starts elsewhere: the state's times must still hold.
+    const b = setup(1_000);
+    roundTrip(a.e, b.e);
+    b.e.start();
+
+    const before = new ApiState(a.e).current();
+    const after = new ApiState(b.e).current();
+    assert.equal(after.stats.devices.tracked, 2);
+    assert.equal(after.stats.devices.online, 2);
+    assert.equal(after.stats.devices.online, before.stats.devices.online);
+
+    // The window and the trend come back as saved; the pending request is decided (interrupted)
+    // and interrupted requests stay out of the window's rates (docs/correlation.md).
+    const saved = before.symbolDetail('AAPL')!;
+    const restored = after.symbolDetail('AAPL')!;
+    assert.deepEqual(restored.window, saved.window);
+    assert.deepEqual(restored.trendDetail, saved.trendDetail);
+    assert.deepEqual([saved.window.requests, saved.window.responses, saved.window.timeouts], [2, 1, 1]);
+    assert.deepEqual(after.stream('polygon')!.window, before.stream('polygon')!.window);
+
+    const detailA = deviceDetail(b.e, A)!;
+    assert.equal(detailA.online, true);
+    // Wall-clock fields differ only because this test's clocks are not the process's.
+    const timeless = ({
+      generatedAt,
+      firstHeardAt,
+      lastHeardAt,
+      uptimeReportedAt,
+      silentSeconds,
+      recentRequests,
+      pendingRequests,
+      ...rest
+    }: NonNullable<ReturnType<typeof deviceDetail>>) => rest;
+    assert.deepEqual(timeless(detailA), timeless(deviceDetail(a.e, A)!));
+    // The restore moved time on by the real time the round trip took: milliseconds.
+    assert.ok(Math.abs(detailA.silentSeconds - deviceDetail(a.e, A)!.silentSeconds) < 0.5);
+    assert.deepEqual(
+      detailA.recentRequests.map((r) => r.outcome),
+      ['response', 'interrupted'],
+    );
+    assert.equal(deviceDetail(b.e, B)!.recentRequests[0]!.outcome, 'timeout');
+
+    // Counters are the new process's own: they start at zero, but for what the restore itself counted.
+    const totals = after.symbolDetail('AAPL')!.totals;
+    assert.deepEqual([totals.requests, totals.responses, totals.timeouts, totals.interrupted], [1, 0, 0, 1]);
+    b.e.stop();
+    a.e.stop();
+  });
+
+  test('the restored clock continues the saved one: a device goes offline when it would have without the restart', () => {
+    const a = setup(50_000);
+    a.heartbeat(A);
+    const b = setup(7);
+    roundTrip(a.e, b.e);
+    b.e.start();
+    const dev = b.e.fleet.get(A)!;
+    const offlineAfter = b.e.fleet.offlineAfterMs(dev);
+    assert.equal(b.e.fleet.isOnline(dev, b.e.clock()), true);
+    b.advance(offlineAfter + 1);
+    assert.equal(b.e.fleet.isOnline(dev, b.e.clock()), false);
+    b.e.stop();
+    a.e.stop();
+  });
+
+  test('a record of an unknown section is refused, naming it', () => {
+    const b = setup(0);
+    assert.throws(() => b.e.restoreRecord(['gizmo', {}]), /unknown section "gizmo"/);
+    b.e.stop();
+  });
+});
