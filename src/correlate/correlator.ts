@@ -4,6 +4,8 @@ import { Fifo } from './fifo.js';
 /** A symbol as the stats stage interns it; the correlator only passes it along. */
 export interface SymbolRef {
   readonly name: string;
+  /** Set once the stats forgot the symbol: whoever still holds it must look it up again by name. */
+  readonly retired?: boolean;
 }
 
 /** Backend hops timed by `tickrmeter_backend_hop_latency_seconds{stage}`. */
@@ -452,7 +454,7 @@ export class Correlator {
       );
     }
     for (const name of v.pending as (string | null)[]) {
-      const sym = typeof name === 'string' ? this.out.symbol(name) : (dev.shown ?? this.out.unknownSymbol);
+      const sym = typeof name === 'string' ? this.out.symbol(name) : this.shownOrUnknown(dev);
       this.out.request(sym, now);
       this.out.interrupted(sym, now);
       dev.store.record(dev.slot, now, sym.name, 'interrupted', Number.NaN, '');
@@ -490,7 +492,7 @@ export class Correlator {
         sym = this.replySymbol(r);
         dev.shown = sym;
       } else {
-        sym = r.symbol !== undefined ? this.out.symbol(r.symbol) : (dev.shown ?? this.out.unknownSymbol);
+        sym = r.symbol !== undefined ? this.out.symbol(r.symbol) : this.shownOrUnknown(dev);
       }
       p.charged = sym;
       this.out.request(sym, now);
@@ -519,10 +521,18 @@ export class Correlator {
   /** Resolves a symbol-less request's symbol at its outcome and counts the request then. */
   private charge(p: PendingRequest, now: number): SymbolRef {
     if (p.charged === null) {
-      p.charged = p.dev.shown ?? this.out.unknownSymbol;
+      p.charged = this.shownOrUnknown(p.dev);
       this.out.request(p.charged, now);
     }
     return p.charged;
+  }
+
+  /** The symbol a device shows; one the stats forgot after a long idle time is looked up anew. */
+  private shownOrUnknown(dev: DeviceCorrelation): SymbolRef {
+    const shown = dev.shown;
+    if (shown === null) return this.out.unknownSymbol;
+    if (shown.retired === true) dev.shown = this.out.symbol(shown.name);
+    return dev.shown!;
   }
 
   private timeOut(p: PendingRequest): void {

@@ -123,3 +123,61 @@ describe('ranking', () => {
     );
   });
 });
+
+describe('idle symbols are forgotten', () => {
+  const IDLE = CFG.window.windowMs + CFG.trend.baselineMs;
+  function withRegistry(cfg: Partial<QuoteStatsConfig> = {}) {
+    const reg = new Registry();
+    const cat = createCatalog(reg, [0.1, 1, 10]);
+    return { q: new QuoteStats(cat, { ...CFG, ...cfg }), cat };
+  }
+
+  test('after the window and the trend baseline without a request: gone, series removed, counted', () => {
+    const { q, cat } = withRegistry();
+    const junk = q.symbol('JUNK');
+    const busy = q.symbol('AAPL');
+    q.request(junk);
+    q.response(junk, 0.2, 0);
+    q.error(junk, 'ERROR', 0);
+    q.refresh(0);
+    for (let t = 60_000; t <= IDLE + 60_000; t += 60_000) {
+      q.request(busy);
+      q.response(busy, 0.1, t);
+      q.refresh(t);
+    }
+    assert.equal(q.getSymbol('JUNK'), undefined);
+    assert.equal(junk.retired, true);
+    assert.equal(q.getSymbol('AAPL'), busy);
+    assert.equal(q.symbolCount, 4, 'AAPL and the three reserved symbols');
+    assert.equal(cat.evictions.labels('idle_symbol').value, 1);
+    for (const f of [cat.requests, cat.responses, cat.latency]) {
+      assert.deepEqual(
+        [...f.entries()].map((e) => e.labels.symbol),
+        ['unknown', '_page', '_other', 'AAPL'],
+      );
+    }
+    assert.deepEqual([...cat.errors.entries()].length, 0);
+    // Back later, it starts anew.
+    const again = q.symbol('JUNK');
+    assert.notEqual(again, junk);
+    assert.equal(again.requests.value, 0);
+  });
+
+  test('one minute short of the idle time it is kept', () => {
+    const { q } = withRegistry();
+    q.request(q.symbol('MSFT'));
+    q.refresh(0);
+    q.refresh(IDLE - 60_000);
+    assert.notEqual(q.getSymbol('MSFT'), undefined);
+  });
+
+  test('junk symbols that filled the table make room again: a new real symbol gets its own series', () => {
+    const { q, cat } = withRegistry({ maxSymbols: 100 });
+    for (let i = 0; i < 100; i++) q.request(q.symbol(`JUNK${i}`));
+    q.refresh(0);
+    assert.equal(q.symbol('NVDA'), q.otherSymbol);
+    q.refresh(IDLE + 1);
+    assert.equal(cat.evictions.labels('idle_symbol').value, 100);
+    assert.equal(q.symbol('NVDA').name, 'NVDA');
+  });
+});

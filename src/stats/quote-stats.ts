@@ -81,6 +81,11 @@ export class SymbolStats extends OutcomeTotals implements SymbolRef {
   readonly interruptedCounter: Counter;
   /** `unknown`, `_page` and `_other` stand for no single symbol, so they are never ranked. */
   readonly reserved: boolean;
+  /** Forgotten after a long idle time (`QuoteStats.forgetIdle`): a holder must look it up again. */
+  retired = false;
+  /** The requests counter at the last refresh, and when it last moved: idle time without a hot-path cost. */
+  requestsSeen = 0;
+  activeAt = Number.NaN;
   constructor(name: string, cat: Catalog, cfg: QuoteStatsConfig, stream: StreamStats) {
     super(
       name,
@@ -387,9 +392,41 @@ export class QuoteStats implements QuoteOutcomes {
     }
     for (let i = 0; i < top.length; i++) top[i]!.rank = i + 1;
     this.ranking = top;
+    this.forgetIdle(now);
     for (const st of this.streams.values()) this.refreshOne(st, now, timeoutSeconds);
     this.all.snapshot(now, this.allSnap);
     this.allHealth = healthScore(this.allSnap, this.cfg.objectives);
+  }
+
+  /**
+   * Forgets symbols without a request for longer than the window and the trend baseline, when
+   * nothing of theirs is left to show: junk symbols from a flood stop holding room that real ones
+   * need, and a symbol back later starts anew (its counters restart, which `rate()` reads as a
+   * reset). The three reserved symbols are kept.
+   */
+  private forgetIdle(now: number): void {
+    const idleMs = this.cfg.window.windowMs + this.cfg.trend.baselineMs;
+    for (const s of this.symbols.values()) {
+      if (s.reserved) continue;
+      const requests = s.requests.value;
+      if (requests !== s.requestsSeen || Number.isNaN(s.activeAt)) {
+        s.requestsSeen = requests;
+        s.activeAt = now;
+        continue;
+      }
+      if (now - s.activeAt <= idleMs || s.snap.requests > 0) continue;
+      this.forget(s);
+    }
+  }
+
+  private forget(s: SymbolStats): void {
+    const cat = this.cat;
+    this.symbols.delete(s.name);
+    for (const f of [cat.requests, cat.responses, cat.timeouts, cat.late, cat.latency, cat.interrupted])
+      f.remove(s.name);
+    for (const type of s.errorsByType.keys()) cat.errors.remove(s.name, type);
+    s.retired = true;
+    this.eviction('idle_symbol');
   }
 
   private refreshOne(t: OutcomeTotals, now: number, timeoutSeconds: number): void {
