@@ -7,7 +7,8 @@
  *
  * Options:
  *   --quick             shorter windows, fewer sizes and steps; compared with the last quick run
- *   --only LIST         comma-separated scenarios: standard (CPU, ceiling, scrapes, API), load1k, memory
+ *   --only LIST         comma-separated scenarios: standard (CPU, ceiling, scrapes, API), load1k, memory,
+ *                       inproc (new-id flood and state snapshots, in this process)
  *   --no-build          use the last build in bench/.dist as it is
  *   --no-save           do not replace the baseline results
  *   --baseline FILE     compare against FILE instead of the last run of the same mode
@@ -26,12 +27,13 @@ import { median, type Noise } from './lib/measure.js';
 import { installCleanup, killAllNow, stopAll } from './lib/procs.js';
 import { compare, figuresOf, markdown, type Results, type Scenarios, summary } from './lib/report.js';
 import { load1k } from './scenarios/load1k.js';
+import { inproc } from './scenarios/inproc.js';
 import { memoryGrowth } from './scenarios/memory.js';
 import { standard } from './scenarios/standard.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
-const ALL = ['standard', 'load1k', 'memory'] as const;
+const ALL = ['standard', 'load1k', 'memory', 'inproc'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -55,7 +57,7 @@ for (const s of only) {
   }
 }
 const partial = only.length < ALL.length;
-const budgetSeconds = quick ? 112 : 570;
+const budgetSeconds = quick ? 118 : 580;
 const baselineFile = values.baseline ?? join(RESULTS, quick ? 'last-quick.json' : 'last.json');
 
 const started = Date.now();
@@ -156,6 +158,7 @@ async function main(): Promise<number> {
       if (name === 'standard') scenarios.standard = await standard(ctx);
       else if (name === 'load1k') scenarios.load1k = await load1k(ctx);
       else if (name === 'memory') scenarios.memory = await memoryGrowth(ctx);
+      else if (name === 'inproc') scenarios.inproc = await inproc(ctx);
     }
   } catch (err) {
     error = (err as Error).stack ?? String(err);

@@ -1,4 +1,5 @@
 import type { Load1kResult } from '../scenarios/load1k.js';
+import type { InprocResult } from '../scenarios/inproc.js';
 import type { MemoryResult } from '../scenarios/memory.js';
 import type { StandardResult } from '../scenarios/standard.js';
 
@@ -6,6 +7,7 @@ export interface Scenarios {
   standard?: StandardResult;
   load1k?: Load1kResult;
   memory?: MemoryResult;
+  inproc?: InprocResult;
 }
 
 export interface Target {
@@ -175,6 +177,50 @@ export function figuresOf(s: Scenarios): Figure[] {
       value: m.bytesPerDevice,
       better: 'lower',
     });
+  }
+  const ip = s.inproc;
+  if (ip) {
+    add({
+      key: 'inproc.new_ids_per_s',
+      label: `requests from ${ip.newIds.toLocaleString('en')} distinct new device ids, one core, in-process`,
+      unit: 'msg/s',
+      value: ip.newIdsPerSecond,
+      better: 'higher',
+      target: { op: '>=', value: 50_000 },
+    });
+    add({
+      key: 'inproc.new_to_known',
+      label: `new ids / the same requests from 8,000 known devices (${Math.round(ip.knownIdsPerSecond).toLocaleString('en')} msg/s)`,
+      unit: 'x',
+      value: ip.newIdsPerSecond / ip.knownIdsPerSecond,
+      better: 'higher',
+    });
+    for (const sn of ip.snapshots) {
+      const k = `${sn.devices / 1000}k`;
+      const what = `${sn.devices.toLocaleString('en')} devices, ${sn.symbols.toLocaleString('en')} symbols`;
+      add({
+        key: `state.${k}_ms`,
+        label: `state snapshot time, ${what}`,
+        unit: 'ms',
+        value: sn.ms,
+        better: 'lower',
+      });
+      add({
+        key: `state.${k}_mb`,
+        label: `state snapshot size, ${what}`,
+        unit: 'MB',
+        value: sn.bytes / MB,
+        better: 'lower',
+      });
+      add({
+        key: `state.${k}_pause_ms`,
+        label: `longest ingest pause while snapshotting, ${what}`,
+        unit: 'ms',
+        value: sn.longestPauseMs,
+        better: 'lower',
+        target: { op: '<', value: 50 },
+      });
+    }
   }
   if (st) {
     add({
