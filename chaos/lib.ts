@@ -98,6 +98,15 @@ export class Tkmprom {
     return t;
   }
 
+  /** `tkmprom broker` with a plain MQTT listener on a free port; ready once the port answers. */
+  static async broker(args: string[], port?: number): Promise<Tkmprom> {
+    const p = port ?? (await freePort());
+    const t = new Tkmprom(['broker', '--listen', `127.0.0.1:${p}`, '--log-level', 'warn', ...args], p);
+    await t.start(false);
+    await waitForPort(p, 30_000);
+    return t;
+  }
+
   static async simulator(args: string[]): Promise<Tkmprom> {
     const t = new Tkmprom(['simulate', '--log-level', 'warn', ...args], 0);
     await t.start(false);

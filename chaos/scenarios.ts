@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import { DISCONNECT_FRAME, publishFrame, rawConnect } from '../bench/lib/frames.js';
 import { REQUEST_TOPIC, requestPayload } from '../src/protocol/index.js';
 import {
@@ -236,6 +237,62 @@ export async function exporterKilled(_scale: Scale): Promise<Row[]> {
   }
 }
 
+/**
+ * The embedded broker with a data dir, killed with -9 while a persistent session is away: the
+ * retained message and every QoS 1 message queued for the session must be there after a restart.
+ */
+export async function brokerKilled(scale: Scale): Promise<Row[]> {
+  const name = 'embedded broker killed with -9 and started on its data dir';
+  const queued = scale.quick ? 50 : 1_000;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tkmprom-chaos-broker-'));
+  let broker = await Tkmprom.broker(['--data-dir', dataDir]);
+  const url = `mqtt://127.0.0.1:${broker.port}`;
+  const session = {
+    clientId: 'chaos-session',
+    clean: false,
+    protocolVersion: 4 as const,
+    reconnectPeriod: 0,
+  };
+  try {
+    const sub = await mqtt.connectAsync(url, session);
+    await sub.subscribeAsync('quotes/#', { qos: 1 });
+    await sub.endAsync();
+    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    await pub.publishAsync('config/interval', '30', { qos: 1, retain: true });
+    for (let i = 0; i < queued; i++) await pub.publishAsync(`quotes/S${i}`, String(i), { qos: 1 });
+    await pub.endAsync();
+    // PUBACK comes before the message is queued for the session: give the queue a moment.
+    await sleep(1_000);
+    await broker.kill9();
+    broker = await Tkmprom.broker(['--data-dir', dataDir], broker.port);
+
+    const seen = new Set<string>();
+    const resumed = await mqtt.connectAsync(url, session, false);
+    resumed.on('message', (topic) => seen.add(topic));
+    await until(async () => seen.size >= queued, 10_000, 50);
+    await resumed.endAsync();
+    let retained = 0;
+    const fresh = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    fresh.on('message', (_t, _p, packet) => {
+      if (packet.retain) retained++;
+    });
+    await fresh.subscribeAsync('config/#', { qos: 1 });
+    await until(async () => retained > 0, 5_000, 50);
+    await fresh.endAsync();
+    return [
+      row(
+        name,
+        `QoS 1 messages queued for a persistent session, back after the restart`,
+        `${seen.size} of ${queued}`,
+        seen.size === queued,
+      ),
+      row(name, 'retained message back after the restart', `${retained} of 1`, retained === 1),
+    ];
+  } finally {
+    await broker.stop();
+  }
+}
+
 /** Raw QoS 0 PUBLISH frames, written as fast as the socket takes them. */
 async function blast(port: number, frames: Iterable<Buffer>): Promise<{ sent: number; ms: number }> {
   const socket = await rawConnect(port, `chaos-flood-${process.pid}`);
@@ -453,6 +510,7 @@ export const SCENARIOS = {
   restarts: brokerRestarts,
   freeze: brokerFrozen,
   'exporter-kill': exporterKilled,
+  'broker-kill': brokerKilled,
   floods,
   properties,
   soak,
