@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import mqtt from 'mqtt';
+import { addUser } from '../src/broker/passwords.js';
 import { exporterFor, publish, publisher } from './helpers/exporter.js';
 import { eventually, freePort } from './helpers/mosquitto.js';
 import { scrape } from './helpers/scrape.js';
@@ -51,5 +56,77 @@ describe('run --embedded-broker', () => {
     } finally {
       srv.close();
     }
+  });
+
+  test('takes the broker section as tkmprom broker does: password file, WebSocket listener, data dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tkmprom-embedded-'));
+    const passwords = join(dir, 'passwd');
+    await addUser(passwords, 'fleet', 'fleet-secret');
+    const port = await freePort();
+    const wsPort = await freePort();
+    const flags = {
+      'embedded-broker': `127.0.0.1:${port}`,
+      'broker-password-file': passwords,
+      'broker-ws-listen': `127.0.0.1:${wsPort}`,
+      'broker-data-dir': join(dir, 'data'),
+    };
+    let running = await exporterFor('mqtt://unused:1', flags);
+    try {
+      const anonymous = await mqtt
+        .connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 3000 })
+        .then(
+          (c) => c.endAsync().then(() => 'connected'),
+          (err: Error) => err.message,
+        );
+      assert.match(anonymous, /Not authorized/i);
+      const ws = await mqtt.connectAsync(`ws://127.0.0.1:${wsPort}`, {
+        username: 'fleet',
+        password: 'fleet-secret',
+        reconnectPeriod: 0,
+      });
+      await ws.publishAsync(
+        'STOCKPRICEUPDATE',
+        JSON.stringify({ type: 'UPDATE', device: '142B2FEB7A10', symbol: 'AAPL' }),
+      );
+      await ws.publishAsync('config/interval', '30', { qos: 1, retain: true });
+      await ws.endAsync();
+      // The retained message is no fleet topic: the exporter reads the request alone.
+      await eventually(() => running.exporter.messages === 1, 5000, 'the request over WebSocket');
+      const s = await scrape(running.url);
+      assert.equal(s.get('tkmprom_broker_connections_refused_total', { reason: 'not_authorized' }), 1);
+    } finally {
+      await running.stop();
+    }
+    // The data dir kept the retained message across the restart.
+    running = await exporterFor('mqtt://unused:1', flags);
+    try {
+      const again = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        username: 'fleet',
+        password: 'fleet-secret',
+        reconnectPeriod: 0,
+      });
+      const retained = new Promise<string>((resolve) =>
+        again.once('message', (_t, p) => resolve(p.toString())),
+      );
+      await again.subscribeAsync('config/#', { qos: 1 });
+      assert.equal(await retained, '30');
+      await again.endAsync();
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('a broker setting that needs another names both, as run spells them', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      exporterFor('mqtt://unused:1', {
+        'embedded-broker': `127.0.0.1:${port}`,
+        'broker-acl-file': 'acl.yaml',
+      }),
+      {
+        code: 'TKM_CONFIG_INVALID',
+        message: '--broker-acl-file (broker.aclFile) needs --broker-password-file (broker.passwordFile)',
+      },
+    );
   });
 });

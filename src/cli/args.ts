@@ -7,14 +7,17 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** Flags of the exporter's settings, from the one table in config/load.ts. */
 export function settingFlags(): Options {
   const options: Options = {};
-  for (const s of SETTINGS) if (s.flag !== undefined) options[s.flag] = { type: 'string' };
+  for (const s of SETTINGS) if (s.flag !== undefined && !s.brokerOnly) options[s.flag] = { type: 'string' };
   return options;
 }
 
 export function settingsHelp(indent = '  '): string {
   const rows = [
     ['--config FILE', 'YAML config file (or TKMPROM_CONFIG)'],
-    ...SETTINGS.filter((s) => s.flag !== undefined).map((s) => [`--${s.flag} ${valueName(s.path)}`, s.help]),
+    ...SETTINGS.filter((s) => s.flag !== undefined && !s.brokerOnly).map((s) => [
+      `--${s.flag} ${s.kind === 'boolean' ? 'true|false' : valueName(s.path)}`,
+      s.help,
+    ]),
     ['-h, --help', 'show this help'],
   ];
   const width = Math.max(...rows.map((r) => r[0]!.length)) + 2;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { readPasswordFile, verifyPassword } from '../broker/passwords.js';
-import { BROKER_HELP, type BrokerCommandIo, brokerCommand, parseHostPort } from './broker.js';
+import { BROKER_HELP, type BrokerCommandIo, brokerCommand } from './broker.js';
 
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -43,30 +43,9 @@ function fakeIo(stdinText = ''): BrokerCommandIo & { out: () => string; err: () 
   };
 }
 
-test('parseHostPort', () => {
-  assert.deepEqual(parseHostPort('127.0.0.1:1883', '--listen'), { host: '127.0.0.1', port: 1883 });
-  assert.deepEqual(parseHostPort('[::1]:0', '--listen'), { host: '::1', port: 0 });
-  assert.deepEqual(parseHostPort('broker.local:8883', '--tls-listen'), { host: 'broker.local', port: 8883 });
-  for (const bad of ['1883', '127.0.0.1', 'host:99999', ':1883', 'a:b', '::1:1883']) {
-    assert.throws(() => parseHostPort(bad, '--listen'), {
-      message: `--listen: expected HOST:PORT, got "${bad}"`,
-    });
-  }
-});
-
 describe('usage errors name the option and return 2', () => {
   const cases: [string[], string][] = [
-    [['--listen', 'nope'], '--listen: expected HOST:PORT, got "nope"'],
     [['--bogus'], "Unknown option '--bogus'"],
-    [['--acl-file', 'acl.yaml'], '--acl-file needs --password-file'],
-    [['--tls-listen', '127.0.0.1:0'], '--tls-listen needs --tls-cert'],
-    [['--tls-listen', '127.0.0.1:0', '--tls-cert', 'c.pem'], '--tls-listen needs --tls-key'],
-    [['--tls-cert', 'c.pem'], '--tls-cert needs --tls-listen'],
-    [['--ws-path', '/mqtt'], '--ws-path needs --ws-listen'],
-    [['--max-connections', '0'], '--max-connections: expected a positive integer, got "0"'],
-    [['--drain-timeout', 'soon'], '--drain-timeout: expected a duration like 10s or 500ms, got "soon"'],
-    [['--log-level', 'loud'], '--log-level: expected one of fatal, error, warn, info, debug, trace, silent'],
-    [['--listen', 'off'], '--listen off leaves no listener'],
     [['serve'], 'unexpected argument "serve"'],
     [['add-user', '--username', 'a'], 'add-user: --password-file is required'],
     [['add-user', '--password-file', 'f'], 'add-user: --username is required'],
@@ -81,6 +60,62 @@ describe('usage errors name the option and return 2', () => {
       assert.ok(io.err().includes(message), io.err());
     });
   }
+});
+
+describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and return 1', () => {
+  const cases: [string[], string][] = [
+    [
+      ['--listen', 'nope'],
+      'broker.listen: expected HOST:PORT such as 127.0.0.1:1883, or off, got "nope" (from --listen)',
+    ],
+    [['--acl-file', 'acl.yaml'], '--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'],
+    [['--tls-listen', '127.0.0.1:0'], '--tls-listen (broker.tlsListen) needs --tls-cert (broker.tlsCert)'],
+    [
+      ['--tls-listen', '127.0.0.1:0', '--tls-cert', 'c.pem'],
+      '--tls-listen (broker.tlsListen) needs --tls-key (broker.tlsKey)',
+    ],
+    [['--tls-cert', 'c.pem'], '--tls-cert (broker.tlsCert) needs --tls-listen (broker.tlsListen)'],
+    [['--ws-path', '/mqtt'], '--ws-path (broker.wsPath) needs --ws-listen (broker.wsListen)'],
+    [
+      ['--ws-listen', '127.0.0.1:0', '--ws-path', 'mqtt'],
+      'broker.wsPath: expected a path starting with "/", got "mqtt" (from --ws-path)',
+    ],
+    [['--max-connections', '0'], 'broker.maxConnections'],
+    [['--max-connections', '0'], '(from --max-connections)'],
+    [
+      ['--drain-timeout', 'soon'],
+      'broker.drainTimeout: expected a duration such as 500ms, 10s, 5m, got "soon" (from --drain-timeout)',
+    ],
+    [['--log-level', 'loud'], '"loud" (from --log-level)'],
+    [
+      ['--listen', 'off'],
+      '--listen off leaves no listener: add --tls-listen (broker.tlsListen) or --ws-listen (broker.wsListen)',
+    ],
+  ];
+  for (const [args, message] of cases) {
+    test(`${args.join(' ')}: ${message}`, async () => {
+      const io = fakeIo();
+      assert.equal(await brokerCommand(args, {}, io), 1);
+      assert.ok(io.err().startsWith('tkmprom broker: '), io.err());
+      assert.ok(io.err().includes(message), io.err());
+      assert.ok(io.err().trimEnd().endsWith('[TKM_CONFIG_INVALID]'), io.err());
+    });
+  }
+
+  test('from the environment and the config file, the error names the variable or the file', async () => {
+    const io = fakeIo();
+    assert.equal(await brokerCommand([], { TKMPROM_BROKER_DRAIN_TIMEOUT: 'soon' }, io), 1);
+    assert.ok(io.err().includes('(from environment variable TKMPROM_BROKER_DRAIN_TIMEOUT)'), io.err());
+    const dir = await mkdtemp(join(tmpdir(), 'tkmprom-broker-config-'));
+    const file = join(dir, 'tkmprom.yaml');
+    await writeFile(file, 'broker:\n  aclFile: acl.yaml\n');
+    const io2 = fakeIo();
+    assert.equal(await brokerCommand(['--config', file], {}, io2), 1);
+    assert.ok(
+      io2.err().includes('--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'),
+      io2.err(),
+    );
+  });
 });
 
 test('--help prints BROKER_HELP', async () => {
@@ -130,10 +165,16 @@ test('a taken port fails with exit 1 and names --listen', async () => {
   }
 });
 
-test('runs in the foreground, logs JSON, serves MQTT and exits 0 on SIGTERM', {
+test('runs in the foreground, logs JSON, serves MQTT, /metrics and /healthz, and exits 0 on SIGTERM', {
   timeout: 20_000,
 }, async () => {
   const module = fileURLToPath(new URL('./broker.ts', import.meta.url));
+  const httpPort = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
   const child = spawn(
     process.execPath,
     [
@@ -144,6 +185,8 @@ test('runs in the foreground, logs JSON, serves MQTT and exits 0 on SIGTERM', {
       '--',
       '--listen',
       '127.0.0.1:0',
+      '--http-listen',
+      `127.0.0.1:${httpPort}`,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -181,6 +224,12 @@ test('runs in the foreground, logs JSON, serves MQTT and exits 0 on SIGTERM', {
       'x',
     ]);
     assert.equal(await new Promise((resolve) => pub.once('close', resolve)), 0);
+    const http = `http://127.0.0.1:${httpPort}`;
+    assert.equal((await fetch(`${http}/healthz`)).status, 200);
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    assert.match(metrics, /^tkmprom_broker_messages_received_total\{qos="0"\} 1$/m);
+    assert.match(metrics, /^tkmprom_broker_clients_connected 0$/m);
+    assert.match(metrics, /^process_resident_memory_bytes \d+$/m);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     const messages = stdout

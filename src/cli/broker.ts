@@ -1,9 +1,15 @@
 import { parseArgs } from 'node:util';
-import { BrokerListenError, type BrokerOptions, startBroker } from '../broker/broker.js';
+import { BrokerListenError, type BrokerOptions, type EmbeddedBroker, startBroker } from '../broker/broker.js';
+import { registerBrokerMetrics } from '../broker/metrics.js';
 import { addUser, isValidUsername } from '../broker/passwords.js';
-import { parseDuration } from '../config/duration.js';
+import { loadConfig } from '../config/load.js';
+import type { Config, HostPort } from '../config/schema.js';
 import { isTkmpromError } from '../errors.js';
-import { createLogger, type LogLevel } from '../log.js';
+import { registerProcessMetrics } from '../export/process.js';
+import { Registry } from '../export/registry.js';
+import { type HttpServer, startHttpServer } from '../http/server.js';
+import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { brokerOptions, kebab } from './broker-options.js';
 
 export const BROKER_HELP = `Usage: tkmprom broker [options]
        tkmprom broker add-user --password-file FILE --username NAME
@@ -27,15 +33,21 @@ Options:
   --max-connections N         refuse connections beyond N
   --drain-timeout DURATION    drop a subscriber whose socket stops draining for this long
                               (default 10s)
+  --http-listen HOST:PORT     serve /metrics (the broker's own series) and /healthz here
+  --config FILE               YAML config file (or TKMPROM_CONFIG): its \`broker:\` section
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                  show this help
+
+Every option is also a setting of the config file's \`broker:\` section (--tls-listen is
+broker.tlsListen) and an environment variable (TKMPROM_BROKER_TLS_LISTEN); flags win over the
+environment, which wins over the file. \`tkmprom run --embedded-broker\` and \`tkmprom demo\`
+take the same section, as --broker-tls-listen and so on.
 
 add-user creates or replaces NAME's line in the password file (scrypt hash, mode 0600). The
 password comes from the environment variable TKMPROM_BROKER_PASSWORD or standard input,
 never from the command line.
 `;
 
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const LISTENER_OPTION = { mqtt: '--listen', mqtts: '--tls-listen', ws: '--ws-listen' } as const;
 
 export interface BrokerCommandIo {
@@ -45,21 +57,6 @@ export interface BrokerCommandIo {
 }
 
 class UsageError extends Error {}
-
-/** `HOST:PORT`, `[v6]:PORT`; a usage error naming `option` otherwise. */
-export function parseHostPort(text: string, option: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new UsageError(`${option}: expected HOST:PORT, got "${text}"`);
-  return { host: (m[1] ?? m[2])!, port };
-}
-
-function positiveInt(text: string, option: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) {
-    throw new UsageError(`${option}: expected a positive integer, got "${text}"`);
-  }
-  return Number(text);
-}
 
 function usage(io: BrokerCommandIo, message: string): number {
   io.stderr.write(`tkmprom broker: ${message}\nRun "tkmprom broker --help" for usage.\n`);
@@ -81,10 +78,14 @@ export async function brokerCommand(
 
   let parsed: ReturnType<typeof parseRunArgs>;
   try {
-    parsed = parseRunArgs(args);
+    parsed = parseRunArgs(args, env);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       return usage(io, (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    }
+    if (isTkmpromError(err)) {
+      io.stderr.write(`tkmprom broker: ${err.message} [${err.code}]\n`);
+      return 1;
     }
     throw err;
   }
@@ -105,6 +106,17 @@ export async function brokerCommand(
     io.stderr.write(`tkmprom broker: ${message} [${err.code}]\n`);
     return 1;
   }
+  let http: HttpServer | undefined;
+  if (parsed.http !== undefined) {
+    try {
+      http = await brokerHttp(broker, parsed.http, logger);
+    } catch (err) {
+      await broker.close();
+      if (!isTkmpromError(err)) throw err;
+      io.stderr.write(`tkmprom broker: ${err.message} [${err.code}]\n`);
+      return 1;
+    }
+  }
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -122,7 +134,7 @@ export async function brokerCommand(
       }
       stopping = true;
       logger.info({ signal }, 'stopping');
-      broker.close().then(
+      Promise.all([broker.close(), http?.close()]).then(
         () => finish(0),
         (err: unknown) => {
           logger.error({ err }, 'broker did not close cleanly');
@@ -144,95 +156,95 @@ export async function brokerCommand(
   });
 }
 
-function parseRunArgs(args: string[]): 'help' | { options: BrokerOptions; logLevel: LogLevel } {
-  const { values, positionals } = parseArgs({
+/** `/metrics` (the broker's own series and the process's) and `/healthz`, as a broker operator expects. */
+async function brokerHttp(broker: EmbeddedBroker, at: HostPort, logger: Logger): Promise<HttpServer> {
+  const registry = new Registry();
+  registerBrokerMetrics(registry, broker);
+  registerProcessMetrics(registry);
+  const http = await startHttpServer({
+    ...at,
+    optionName: '--http-listen',
+    registry,
+    ready: () => true,
+    logger,
+  });
+  logger.info({ metrics: `${http.url}/metrics` }, 'broker HTTP listening');
+  return http;
+}
+
+/** `tkmprom broker`'s flags, and the settings of the config's `broker` section they set. */
+const BROKER_FLAGS = {
+  listen: 'broker-listen',
+  'tls-listen': 'broker-tls-listen',
+  'tls-cert': 'broker-tls-cert',
+  'tls-key': 'broker-tls-key',
+  'tls-ca': 'broker-tls-ca',
+  'tls-require-client-cert': 'broker-tls-require-client-cert',
+  'ws-listen': 'broker-ws-listen',
+  'ws-path': 'broker-ws-path',
+  'data-dir': 'broker-data-dir',
+  'password-file': 'broker-password-file',
+  'acl-file': 'broker-acl-file',
+  'max-connections': 'broker-max-connections',
+  'drain-timeout': 'broker-drain-timeout',
+  'http-listen': 'broker-http-listen',
+} as const;
+
+const FLAG_NAMES: Record<string, string> = Object.fromEntries(
+  Object.entries(BROKER_FLAGS).map(([own, setting]) => [setting, `--${own}`]),
+);
+
+/** Setting names as `tkmprom broker` spells them: its own flags. */
+function ownFlagName(key: keyof Config['broker']): string {
+  return FLAG_NAMES[`broker-${kebab(key)}`]!;
+}
+
+interface BrokerRun {
+  options: BrokerOptions;
+  logLevel: LogLevel;
+  http: HostPort | undefined;
+}
+
+/**
+ * Flags, `TKMPROM_BROKER_*` variables and the config file's `broker` section, through the same
+ * loader as the exporter's settings: HOST:PORT, durations and numbers are parsed once, there.
+ */
+function parseRunArgs(args: string[], env: NodeJS.ProcessEnv): 'help' | BrokerRun {
+  const parsed = parseArgs({
     args,
     strict: true,
     allowPositionals: true,
     options: {
-      listen: { type: 'string' },
-      'tls-listen': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'tls-ca': { type: 'string' },
-      'tls-require-client-cert': { type: 'boolean' },
-      'ws-listen': { type: 'string' },
-      'ws-path': { type: 'string' },
-      'data-dir': { type: 'string' },
-      'password-file': { type: 'string' },
-      'acl-file': { type: 'string' },
-      'max-connections': { type: 'string' },
-      'drain-timeout': { type: 'string' },
+      ...Object.fromEntries(
+        Object.keys(BROKER_FLAGS).map((f) => [
+          f,
+          { type: f === 'tls-require-client-cert' ? 'boolean' : 'string' },
+        ]),
+      ),
+      config: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
-    },
+    } as NonNullable<Parameters<typeof parseArgs>[0]>['options'],
   });
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const positionals = parsed.positionals;
   if (values.help) return 'help';
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument "${positionals[0]}" (the only subcommand is add-user)`);
   }
-
-  const options: BrokerOptions = {};
-  const listen = values.listen ?? '127.0.0.1:1883';
-  if (listen !== 'off') options.listen = parseHostPort(listen, '--listen');
-
-  const tlsListen = values['tls-listen'];
-  if (tlsListen !== undefined) {
-    const certFile = values['tls-cert'];
-    const keyFile = values['tls-key'];
-    if (certFile === undefined) throw new UsageError('--tls-listen needs --tls-cert');
-    if (keyFile === undefined) throw new UsageError('--tls-listen needs --tls-key');
-    options.tls = { ...parseHostPort(tlsListen, '--tls-listen'), certFile, keyFile };
-    if (values['tls-ca'] !== undefined) options.tls.caFile = values['tls-ca'];
-    if (values['tls-require-client-cert']) {
-      if (values['tls-ca'] === undefined) throw new UsageError('--tls-require-client-cert needs --tls-ca');
-      options.tls.requestCert = true;
-    }
-  } else {
-    for (const name of ['tls-cert', 'tls-key', 'tls-ca', 'tls-require-client-cert'] as const) {
-      if (values[name] !== undefined) throw new UsageError(`--${name} needs --tls-listen`);
-    }
-  }
-
-  const wsListen = values['ws-listen'];
-  if (wsListen !== undefined) {
-    options.websocket = parseHostPort(wsListen, '--ws-listen');
-    const wsPath = values['ws-path'];
-    if (wsPath !== undefined) {
-      if (!wsPath.startsWith('/'))
-        throw new UsageError(`--ws-path: expected a path starting with "/", got "${wsPath}"`);
-      options.websocket.path = wsPath;
-    }
-  } else if (values['ws-path'] !== undefined) {
-    throw new UsageError('--ws-path needs --ws-listen');
-  }
-  if (!options.listen && !options.tls && !options.websocket) {
-    throw new UsageError('--listen off leaves no listener: add --tls-listen or --ws-listen');
-  }
-
-  if (values['data-dir'] !== undefined) options.dataDir = values['data-dir'];
-  if (values['password-file'] !== undefined) options.passwordFile = values['password-file'];
-  if (values['acl-file'] !== undefined) {
-    if (options.passwordFile === undefined) throw new UsageError('--acl-file needs --password-file');
-    options.aclFile = values['acl-file'];
-  }
-  if (values['max-connections'] !== undefined) {
-    options.maxConnections = positiveInt(values['max-connections'], '--max-connections');
-  }
-  if (values['drain-timeout'] !== undefined) {
-    const ms = parseDuration(values['drain-timeout']);
-    if (ms === undefined || ms < 1) {
-      throw new UsageError(
-        `--drain-timeout: expected a duration like 10s or 500ms, got "${values['drain-timeout']}"`,
-      );
-    }
-    options.drainTimeoutMs = ms;
-  }
-  const logLevel = (values['log-level'] ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  }
-  return { options, logLevel };
+  const flags: Record<string, string | boolean | undefined> = {
+    'log-level': values['log-level'] as string | undefined,
+  };
+  for (const [own, setting] of Object.entries(BROKER_FLAGS)) flags[setting] = values[own];
+  const config = loadConfig({
+    file: (values.config as string | undefined) ?? env.TKMPROM_CONFIG,
+    env,
+    flags,
+    flagNames: { ...FLAG_NAMES, 'log-level': '--log-level' },
+  });
+  const b = config.broker;
+  const options = brokerOptions(b, b.listen === 'off' ? undefined : b.listen, ownFlagName);
+  return { options, logLevel: config.log.level, http: b.httpListen };
 }
 
 async function addUserCommand(args: string[], env: NodeJS.ProcessEnv, io: BrokerCommandIo): Promise<number> {

@@ -1,8 +1,9 @@
 import { parseDuration } from '../config/duration.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, SETTINGS } from '../config/load.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { parse } from './args.js';
+import { runFlagName } from './broker-options.js';
 import { type RunningExporter, startExporter, untilSignal } from './run.js';
 
 export const DEMO_HELP = `Usage: tkmprom demo [options]
@@ -23,7 +24,21 @@ Options:
                              (default .tkmprom-data/demo-state; "" for none)
   --log-level L              (default warn: the demo prints its own summary)
   -h, --help                 show this help
+
+The embedded broker takes the settings of \`tkmprom broker\` as \`run\` spells them
+(--broker-data-dir, --broker-ws-listen, --broker-tls-listen, ...; see \`tkmprom run --help\`),
+but no password file or ACL: the simulated fleet connects without credentials.
 `;
+
+/** The broker settings the demo passes on: all of `run`'s but the ones the simulated fleet cannot pass. */
+const DEMO_BROKER_FLAGS = SETTINGS.filter(
+  (s) =>
+    s.flag !== undefined &&
+    s.path.startsWith('broker.') &&
+    !s.brokerOnly &&
+    s.path !== 'broker.passwordFile' &&
+    s.path !== 'broker.aclFile',
+).map((s) => s.flag!);
 
 export interface DemoOptions {
   listen: string;
@@ -34,6 +49,8 @@ export interface DemoOptions {
   logLevel: LogLevel;
   /** Where the exporter keeps its state; undefined for none. */
   stateDir?: string;
+  /** Settings of the embedded broker, by `run`'s flag names (`broker-data-dir`: DIR). */
+  broker?: Record<string, string>;
 }
 
 export interface RunningDemo {
@@ -51,10 +68,13 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
       'embedded-broker': opts.brokerListen,
       'log-level': opts.logLevel,
       'state-dir': opts.stateDir,
+      ...opts.broker,
     },
   });
   config.streams.rules = streamMappingRules();
-  const exporter = await startExporter(config, logger);
+  const exporter = await startExporter(config, logger, (key) =>
+    key === 'listen' ? '--broker-listen' : runFlagName(key),
+  );
   const broker = config.embeddedBroker!;
   const brokerHost = broker.host === '0.0.0.0' ? '127.0.0.1' : broker.host;
   const brokerUrl = `mqtt://${brokerHost.includes(':') ? `[${brokerHost}]` : brokerHost}:${broker.port}`;
@@ -91,6 +111,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     'state-dir': { type: 'string' },
     'log-level': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
+    ...Object.fromEntries(DEMO_BROKER_FLAGS.map((f) => [f, { type: 'string' as const }])),
   });
   if (values.help) {
     process.stdout.write(DEMO_HELP);
@@ -112,6 +133,9 @@ export async function demoCommand(args: string[]): Promise<number> {
     seed: Math.round(number('seed', values.seed as string | undefined, 1)),
     logLevel: ((values['log-level'] as string | undefined) ?? 'warn') as LogLevel,
     stateDir: ((values['state-dir'] as string | undefined) ?? '.tkmprom-data/demo-state') || undefined,
+    broker: Object.fromEntries(
+      DEMO_BROKER_FLAGS.filter((f) => values[f] !== undefined).map((f) => [f, values[f] as string]),
+    ),
   };
   let durationMs: number | undefined;
   if (values.duration !== undefined) {

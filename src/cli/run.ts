@@ -7,6 +7,7 @@ import { startHttpServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/mqtt-source.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
+import { brokerOptions, runFlagName } from './broker-options.js';
 import { parse, settingFlags, settingsHelp } from './args.js';
 
 export const RUN_HELP = `Usage: tkmprom [run] [options]
@@ -45,21 +46,34 @@ export interface RunningExporter {
 }
 
 /** Starts the exporter with its source and HTTP server; the CLI and the demo both use it. */
-export async function startExporter(config: Config, logger: Logger): Promise<RunningExporter> {
+export async function startExporter(
+  config: Config,
+  logger: Logger,
+  /** How the command names the broker settings in errors: `run`'s flags unless told otherwise. */
+  brokerSettingName: (key: keyof Config['broker']) => string = runFlagName,
+): Promise<RunningExporter> {
   // Everything that can fail on configuration alone fails before anything is started.
   const token = config.api.tokenFile === undefined ? undefined : readToken(config.api.tokenFile);
+  const embeddedBroker =
+    config.embeddedBroker === undefined
+      ? undefined
+      : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
   const { exporter, keeper } = restoredExporter(config, logger);
   const { apiRoutes } = await import('../http/routes.js');
   const routes = apiRoutes(exporter, { token });
   exporter.start();
   let source: Source;
   let stopBroker: (() => Promise<void>) | undefined;
-  if (config.embeddedBroker !== undefined) {
+  if (embeddedBroker !== undefined) {
     const { startEmbeddedSource } = await import('../source/embedded-source.js');
-    const embedded = await startEmbeddedSource(config.embeddedBroker, exporter, logger).catch((err) => {
-      exporter.stop();
-      throw err;
-    });
+    const listenerOption = (l: 'mqtt' | 'mqtts' | 'ws') =>
+      brokerSettingName(l === 'mqtt' ? 'listen' : l === 'mqtts' ? 'tlsListen' : 'wsListen');
+    const embedded = await startEmbeddedSource(embeddedBroker, exporter, logger, listenerOption).catch(
+      (err) => {
+        exporter.stop();
+        throw err;
+      },
+    );
     source = embedded.source;
     stopBroker = embedded.stopBroker;
   } else {

@@ -14,6 +14,8 @@ export interface SettingSpec {
   env?: string;
   kind: 'string' | 'number' | 'boolean';
   help: string;
+  /** A setting of `tkmprom broker` alone: `run` and `demo` neither take nor list its flag. */
+  brokerOnly?: true;
 }
 
 export const SETTINGS: readonly SettingSpec[] = [
@@ -93,6 +95,106 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'TKMPROM_EMBEDDED_BROKER',
     kind: 'string',
     help: 'run an MQTT broker in-process on HOST:PORT and read from it',
+  },
+  {
+    path: 'broker.listen',
+    flag: 'broker-listen',
+    env: 'TKMPROM_BROKER_LISTEN',
+    brokerOnly: true,
+    kind: 'string',
+    help: 'tkmprom broker: plain MQTT listener (default 127.0.0.1:1883; "off" for none)',
+  },
+  {
+    path: 'broker.tlsListen',
+    flag: 'broker-tls-listen',
+    env: 'TKMPROM_BROKER_TLS_LISTEN',
+    kind: 'string',
+    help: 'broker: MQTT over TLS listener; needs the certificate and key',
+  },
+  {
+    path: 'broker.tlsCert',
+    flag: 'broker-tls-cert',
+    env: 'TKMPROM_BROKER_TLS_CERT',
+    kind: 'string',
+    help: 'broker: PEM certificate (with chain) for the TLS listener',
+  },
+  {
+    path: 'broker.tlsKey',
+    flag: 'broker-tls-key',
+    env: 'TKMPROM_BROKER_TLS_KEY',
+    kind: 'string',
+    help: 'broker: PEM private key for the TLS listener',
+  },
+  {
+    path: 'broker.tlsCa',
+    flag: 'broker-tls-ca',
+    env: 'TKMPROM_BROKER_TLS_CA',
+    kind: 'string',
+    help: 'broker: PEM CA bundle for client certificates',
+  },
+  {
+    path: 'broker.tlsRequireClientCert',
+    flag: 'broker-tls-require-client-cert',
+    env: 'TKMPROM_BROKER_TLS_REQUIRE_CLIENT_CERT',
+    kind: 'boolean',
+    help: 'broker: refuse TLS clients without a certificate signed by the CA',
+  },
+  {
+    path: 'broker.wsListen',
+    flag: 'broker-ws-listen',
+    env: 'TKMPROM_BROKER_WS_LISTEN',
+    kind: 'string',
+    help: 'broker: MQTT over WebSocket listener',
+  },
+  {
+    path: 'broker.wsPath',
+    flag: 'broker-ws-path',
+    env: 'TKMPROM_BROKER_WS_PATH',
+    kind: 'string',
+    help: 'broker: accept WebSocket upgrades only on this path',
+  },
+  {
+    path: 'broker.dataDir',
+    flag: 'broker-data-dir',
+    env: 'TKMPROM_BROKER_DATA_DIR',
+    kind: 'string',
+    help: 'broker: keep retained messages, sessions and wills in this directory',
+  },
+  {
+    path: 'broker.passwordFile',
+    flag: 'broker-password-file',
+    env: 'TKMPROM_BROKER_PASSWORD_FILE',
+    kind: 'string',
+    help: 'broker: require a user name and password from this file',
+  },
+  {
+    path: 'broker.aclFile',
+    flag: 'broker-acl-file',
+    env: 'TKMPROM_BROKER_ACL_FILE',
+    kind: 'string',
+    help: 'broker: per-user topic ACL (YAML); needs the password file',
+  },
+  {
+    path: 'broker.maxConnections',
+    flag: 'broker-max-connections',
+    env: 'TKMPROM_BROKER_MAX_CONNECTIONS',
+    kind: 'number',
+    help: 'broker: refuse connections beyond this many',
+  },
+  {
+    path: 'broker.drainTimeout',
+    flag: 'broker-drain-timeout',
+    env: 'TKMPROM_BROKER_DRAIN_TIMEOUT',
+    kind: 'string',
+    help: 'broker: drop a subscriber whose socket stops draining for this long (default 10s)',
+  },
+  {
+    path: 'broker.httpListen',
+    flag: 'broker-http-listen',
+    env: 'TKMPROM_BROKER_HTTP_LISTEN',
+    brokerOnly: true,
+    kind: 'string',
+    help: 'tkmprom broker: HTTP address for /metrics and /healthz',
   },
   {
     path: 'correlation.requestTimeout',
@@ -179,6 +281,11 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   /** Flag values by flag name (without dashes), as parseArgs returns them. */
   flags?: Record<string, string | boolean | undefined>;
+  /**
+   * How a command spells a setting's flag, where it differs from the table: `tkmprom broker`
+   * says `--tls-listen` for `--broker-tls-listen`. Errors name the flag the user typed.
+   */
+  flagNames?: Record<string, string>;
 }
 
 type Raw = Record<string, unknown>;
@@ -208,7 +315,7 @@ export function loadConfig(sources: ConfigSources): Config {
     const v = s.flag === undefined ? undefined : flags[s.flag];
     if (v !== undefined) {
       setPath(raw, s.path, typeof v === 'string' ? coerce(v, s.kind) : v);
-      origin.set(s.path, `--${s.flag}`);
+      origin.set(s.path, sources.flagNames?.[s.flag!] ?? `--${s.flag}`);
     }
   }
   const result = configSchema.safeParse(raw);

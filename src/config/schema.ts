@@ -20,15 +20,36 @@ const duration = (fallback: string, { zero = false } = {}) =>
       return ms;
     });
 
-const hostPortSchema = z.string().transform((text, ctx) => {
+/** `HOST:PORT` or `[v6]:PORT`; an empty host is every interface. */
+function parseHostPort(text: string): { host: string; port: number } | undefined {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : -1;
-  if (!m || port > 65535) {
+  if (!m || port > 65535) return undefined;
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+const hostPortSchema = z.string().transform((text, ctx) => {
+  const hp = parseHostPort(text);
+  if (hp === undefined) {
     ctx.addIssue({ code: 'custom', message: `expected HOST:PORT such as 127.0.0.1:9883, got "${text}"` });
     return z.NEVER;
   }
-  const host = m[1]!.replace(/^\[|\]$/g, '');
-  return { host: host === '' ? '0.0.0.0' : host, port };
+  return hp;
+});
+
+/** A listener that may be turned off. */
+const hostPortOrOffSchema = z.string().transform((text, ctx) => {
+  if (text === 'off') return 'off' as const;
+  const hp = parseHostPort(text);
+  if (hp === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected HOST:PORT such as 127.0.0.1:1883, or off, got "${text}"`,
+    });
+    return z.NEVER;
+  }
+  return hp;
 });
 
 export type HostPort = z.output<typeof hostPortSchema>;
@@ -91,6 +112,27 @@ export const configSchema = z
       .prefault({}),
     listen: hostPortSchema.prefault(`0.0.0.0:${DEFAULT_PORT}`),
     embeddedBroker: hostPortSchema.optional(),
+    // One broker section for `tkmprom broker`, `run --embedded-broker` and `demo`: the plain
+    // listener is `broker.listen` for the first, the embedded address for the others.
+    broker: z
+      .object({
+        listen: hostPortOrOffSchema.prefault('127.0.0.1:1883'),
+        tlsListen: hostPortSchema.optional(),
+        tlsCert: z.string().min(1).optional(),
+        tlsKey: z.string().min(1).optional(),
+        tlsCa: z.string().min(1).optional(),
+        tlsRequireClientCert: z.union([z.boolean(), z.stringbool()]).default(false),
+        wsListen: hostPortSchema.optional(),
+        wsPath: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
+        dataDir: z.string().min(1).optional(),
+        passwordFile: z.string().min(1).optional(),
+        aclFile: z.string().min(1).optional(),
+        maxConnections: z.coerce.number().int().min(1).optional(),
+        drainTimeout: duration('10s'),
+        httpListen: hostPortSchema.optional(),
+      })
+      .strict()
+      .prefault({}),
     correlation: z
       .object({
         requestTimeout: duration('10s'),

@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { BrokerOptions } from '../broker/broker.js';
 import { SUBSCRIPTIONS } from '../decode/topics.js';
 import type { Logger } from '../log.js';
 import type { MessageSink, Source } from './mqtt-source.js';
@@ -8,14 +8,16 @@ import type { MessageSink, Source } from './mqtt-source.js';
  * own metrics join the exporter's registry.
  */
 export async function startEmbeddedSource(
-  listen: NonNullable<Config['embeddedBroker']>,
+  options: BrokerOptions,
   sink: MessageSink & { registry: import('../export/registry.js').Registry },
   logger: Logger,
+  /** The option that set each listener's address, named when it cannot listen. */
+  listenerOption: (listener: 'mqtt' | 'mqtts' | 'ws') => string,
 ): Promise<{ source: Source; stopBroker: () => Promise<void> }> {
   const { startBroker, BrokerListenError } = await import('../broker/broker.js');
   const { registerBrokerMetrics } = await import('../broker/metrics.js');
-  const broker = await startBroker({ listen, logger }).catch((err) => {
-    if (err instanceof BrokerListenError) err.message = `--embedded-broker: ${err.message}`;
+  const broker = await startBroker({ ...options, logger }).catch((err) => {
+    if (err instanceof BrokerListenError) err.message = `${listenerOption(err.listener)}: ${err.message}`;
     throw err;
   });
   registerBrokerMetrics(sink.registry, broker);

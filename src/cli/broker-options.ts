@@ -1,0 +1,66 @@
+import type { BrokerOptions } from '../broker/broker.js';
+import type { Config, HostPort } from '../config/schema.js';
+import { ErrorCodes, TkmpromError } from '../errors.js';
+
+/**
+ * The broker's options from the config's one `broker` section, for `tkmprom broker` and for the
+ * embedded broker of `run` and `demo` alike. `plain` is the plain MQTT listener (undefined for
+ * none); `flag` spells a setting's flag as the command takes it. Errors name the flag and the
+ * config key, since either may have set it.
+ * Settings that only make sense together are checked here, each error naming both.
+ */
+export function brokerOptions(
+  b: Config['broker'],
+  plain: HostPort | undefined,
+  flag: (key: keyof Config['broker']) => string,
+): BrokerOptions {
+  const invalid = (message: string) => new TkmpromError(ErrorCodes.CONFIG_INVALID, message);
+  const name = (key: keyof Config['broker']) =>
+    key === 'listen' ? flag(key) : `${flag(key)} (broker.${key})`;
+  const options: BrokerOptions = { drainTimeoutMs: b.drainTimeout };
+  if (plain !== undefined) options.listen = plain;
+  if (b.tlsListen !== undefined) {
+    if (b.tlsCert === undefined) throw invalid(`${name('tlsListen')} needs ${name('tlsCert')}`);
+    if (b.tlsKey === undefined) throw invalid(`${name('tlsListen')} needs ${name('tlsKey')}`);
+    options.tls = { ...b.tlsListen, certFile: b.tlsCert, keyFile: b.tlsKey };
+    if (b.tlsCa !== undefined) options.tls.caFile = b.tlsCa;
+    if (b.tlsRequireClientCert) {
+      if (b.tlsCa === undefined) throw invalid(`${name('tlsRequireClientCert')} needs ${name('tlsCa')}`);
+      options.tls.requestCert = true;
+    }
+  } else {
+    for (const key of ['tlsCert', 'tlsKey', 'tlsCa'] as const) {
+      if (b[key] !== undefined) throw invalid(`${name(key)} needs ${name('tlsListen')}`);
+    }
+    if (b.tlsRequireClientCert) throw invalid(`${name('tlsRequireClientCert')} needs ${name('tlsListen')}`);
+  }
+  if (b.wsListen !== undefined) {
+    options.websocket = { ...b.wsListen };
+    if (b.wsPath !== undefined) options.websocket.path = b.wsPath;
+  } else if (b.wsPath !== undefined) {
+    throw invalid(`${name('wsPath')} needs ${name('wsListen')}`);
+  }
+  if (!options.listen && !options.tls && !options.websocket) {
+    throw invalid(
+      `${name('listen')} off leaves no listener: add ${name('tlsListen')} or ${name('wsListen')}`,
+    );
+  }
+  if (b.dataDir !== undefined) options.dataDir = b.dataDir;
+  if (b.passwordFile !== undefined) options.passwordFile = b.passwordFile;
+  if (b.aclFile !== undefined) {
+    if (b.passwordFile === undefined) throw invalid(`${name('aclFile')} needs ${name('passwordFile')}`);
+    options.aclFile = b.aclFile;
+  }
+  if (b.maxConnections !== undefined) options.maxConnections = b.maxConnections;
+  return options;
+}
+
+/** Setting names as `run` and `demo` spell them: their flags, `--broker-tls-listen` and so on. */
+export function runFlagName(key: keyof Config['broker']): string {
+  return key === 'listen' ? '--embedded-broker' : `--broker-${kebab(key)}`;
+}
+
+/** `tlsListen` → `tls-listen`. */
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
