@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { RunningExporter } from '../src/cli/run.js';
-import { checkSchema } from '../src/http/schema-check.js';
+import { checkSchema } from './helpers/schema-check.js';
 import type {
   DeviceDetailJson,
   DeviceListJson,

@@ -4,7 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { Exporter } from '../exporter.js';
 import { silentLogger } from '../log.js';
 import { openApiDocument } from './openapi.js';
-import { checkSchema } from './schema-check.js';
+import { checkSchema } from '../../test/helpers/schema-check.js';
 import { ApiState, deviceDetail } from './snapshot.js';
 
 interface Operation {
