@@ -6,7 +6,7 @@
  *   node --import tsx bench/ref-subscriber.ts mqtt://127.0.0.1:PORT
  */
 import mqtt from 'mqtt';
-import { SUBSCRIPTIONS } from '../src/decode/topics.js';
+import { SUBSCRIPTIONS } from '../src/protocol/index.js';
 
 const url = process.argv[2];
 if (url === undefined) {

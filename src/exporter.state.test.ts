@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from './config/load.js';
+import { loadConfig } from './config/index.js';
 import { Exporter } from './exporter.js';
-import { ApiState, deviceDetail } from './http/snapshot.js';
+import { ApiState, deviceDetail } from './http/index.js';
 import { silentLogger } from './log.js';
 import { heartbeatPayload } from './protocol/index.js';
 

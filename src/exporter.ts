@@ -1,14 +1,14 @@
-import type { Config } from './config/schema.js';
-import { Correlator } from './correlate/correlator.js';
-import { DecodedMessage, decodeMessage, INVALID_REASONS, type InvalidReason } from './decode/decoder.js';
-import { MESSAGE_KINDS, type MessageKind } from './decode/topics.js';
-import { type Catalog, createCatalog } from './export/catalog.js';
-import { GaugeCollector } from './export/collect.js';
-import { registerProcessMetrics } from './export/process.js';
-import { type Counter, Registry } from './export/registry.js';
-import { Fleet } from './fleet/fleet.js';
+import type { Config } from './config/index.js';
+import { Correlator } from './correlate/index.js';
+import { DecodedMessage, decodeMessage, INVALID_REASONS, type InvalidReason } from './decode/index.js';
+import { MESSAGE_KINDS, type MessageKind } from './decode/index.js';
+import { type Catalog, createCatalog } from './metrics/index.js';
+import { GaugeCollector } from './metrics/index.js';
+import { registerProcessMetrics } from './export/index.js';
+import { type Counter, Registry } from './export/index.js';
+import { Fleet } from './fleet/index.js';
 import { type Logger, RateLimitedLog } from './log.js';
-import { QuoteStats } from './stats/quote-stats.js';
+import { QuoteStats } from './stats/index.js';
 
 /** Monotonic milliseconds: latencies must not jump with the wall clock. */
 export const monotonicNow = (): number => performance.now();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { addUser } from '../src/broker/passwords.js';
+import { addUser } from '../src/broker/index.js';
 import { exporterFor, publish, publisher } from './helpers/exporter.js';
 import { eventually, freePort } from './helpers/mosquitto.js';
 import { scrape } from './helpers/scrape.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Config } from '../src/config/schema.js';
+import type { Config } from '../src/config/index.js';
 import { parseScenario, startSimulation, streamMappingRules, type Truth } from '../src/sim/index.js';
 import { exporterFor } from './helpers/exporter.js';
 import { eventually, freePort, startMosquitto } from './helpers/mosquitto.js';

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SUBSCRIPTIONS } from '../../src/decode/topics.js';
+import { SUBSCRIPTIONS } from '../../src/protocol/index.js';
 import { type ExporterProcess, startExporterProcess } from './exporter.js';
 import { bytesWritten, forkTracked, spawnTracked, stopChild, until } from './procs.js';
 

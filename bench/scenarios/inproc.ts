@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { Config } from '../../src/config/index.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../../src/exporter.js';
 import { silentLogger } from '../../src/log.js';
 import { heartbeatPayload } from '../../src/protocol/index.js';

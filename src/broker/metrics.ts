@@ -1,4 +1,4 @@
-import type { Registry } from '../export/registry.js';
+import type { Registry } from '../export/index.js';
 import { type EmbeddedBroker, REFUSAL_REASONS } from './broker.js';
 
 /** The embedded broker's own series, read from its counters at each scrape. */

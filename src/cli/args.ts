@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { SETTINGS } from '../config/load.js';
+import { SETTINGS } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -1,5 +1,5 @@
-import type { BrokerOptions } from '../broker/broker.js';
-import type { Config, HostPort } from '../config/schema.js';
+import type { BrokerOptions } from '../broker/index.js';
+import type { Config, HostPort } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { readPasswordFile, verifyPassword } from '../broker/passwords.js';
+import { readPasswordFile, verifyPassword } from '../broker/index.js';
 import { BROKER_HELP, type BrokerCommandIo, brokerCommand } from './broker.js';
 
 const dirs: string[] = [];

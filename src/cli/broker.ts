@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
-import { BrokerListenError, type BrokerOptions, type EmbeddedBroker, startBroker } from '../broker/broker.js';
-import { registerBrokerMetrics } from '../broker/metrics.js';
-import { addUser, isValidUsername } from '../broker/passwords.js';
-import { loadConfig } from '../config/load.js';
-import type { Config, HostPort } from '../config/schema.js';
+import { BrokerListenError, type BrokerOptions, type EmbeddedBroker, startBroker } from '../broker/index.js';
+import { registerBrokerMetrics } from '../broker/index.js';
+import { addUser, isValidUsername } from '../broker/index.js';
+import { loadConfig } from '../config/index.js';
+import type { Config, HostPort } from '../config/index.js';
 import { isTkmpromError } from '../errors.js';
-import { registerProcessMetrics } from '../export/process.js';
-import { Registry } from '../export/registry.js';
-import { type HttpServer, startHttpServer } from '../http/server.js';
+import { registerProcessMetrics } from '../export/index.js';
+import { Registry } from '../export/index.js';
+import { type HttpServer, startHttpServer } from '../http/index.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { brokerOptions, kebab } from './broker-options.js';
 

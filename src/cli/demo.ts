@@ -1,5 +1,5 @@
-import { parseDuration } from '../config/duration.js';
-import { loadConfig, SETTINGS } from '../config/load.js';
+import { parseDuration } from '../config/index.js';
+import { loadConfig, SETTINGS } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { parse } from './args.js';

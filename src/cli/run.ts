@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
-import { startHttpServer } from '../http/server.js';
+import { startHttpServer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { MqttSource, redact, type Source } from '../source/mqtt-source.js';
+import { MqttSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
 import { brokerOptions, runFlagName } from './broker-options.js';
 import { parse, settingFlags, settingsHelp } from './args.js';
@@ -59,13 +59,13 @@ export async function startExporter(
       ? undefined
       : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
   const { exporter, keeper } = restoredExporter(config, logger);
-  const { apiRoutes } = await import('../http/routes.js');
+  const { apiRoutes } = await import('../http/index.js');
   const routes = apiRoutes(exporter, { token });
   exporter.start();
   let source: Source;
   let stopBroker: (() => Promise<void>) | undefined;
   if (embeddedBroker !== undefined) {
-    const { startEmbeddedSource } = await import('../source/embedded-source.js');
+    const { startEmbeddedSource } = await import('../source/index.js');
     const listenerOption = (l: 'mqtt' | 'mqtts' | 'ws') =>
       brokerSettingName(l === 'mqtt' ? 'listen' : l === 'mqtts' ? 'tlsListen' : 'wsListen');
     const embedded = await startEmbeddedSource(embeddedBroker, exporter, logger, listenerOption).catch(

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../config/index.js';
 import { ErrorCodes, isTkmpromError, TkmpromError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CorrelationModel, type ModelReply } from '../../test/helpers/correlation-model.js';
-import { ReplyClass } from '../decode/decoder.js';
+import { ReplyClass } from '../decode/index.js';
 import { Correlator, type QuoteOutcomes, type SymbolRef } from './correlator.js';
 
 /** Counts the correlator's verdicts under the model's keys. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ReplyClass } from '../decode/decoder.js';
+import { ReplyClass } from '../decode/index.js';
 import {
   Correlator,
   type CorrelatorConfig,

@@ -1,4 +1,4 @@
-import { ReplyClass } from '../decode/decoder.js';
+import { ReplyClass } from '../decode/index.js';
 import { Fifo } from './fifo.js';
 import { OUTCOME_CODES, type OutcomeKind, type RecentOutcome, RecentStore } from './recent-outcomes.js';
 

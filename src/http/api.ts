@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isDeviceId } from '../decode/topics.js';
+import { isDeviceId } from '../protocol/index.js';
 import type { Auth } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import {

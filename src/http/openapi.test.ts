@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/index.js';
 import { Exporter } from '../exporter.js';
 import { silentLogger } from '../log.js';
 import { openApiDocument } from './openapi.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Trend } from '../stats/trend.js';
+import type { Trend } from '../stats/index.js';
 import { kthLargest, largestBy, type Rankable, SYMBOL_ORDERS, trendOrder } from './order.js';
 
 function key(

@@ -1,4 +1,4 @@
-import type { Trend } from '../stats/trend.js';
+import type { Trend } from '../stats/index.js';
 import type { SymbolSort } from './schemas.js';
 
 /** What the orders below read of a symbol or stream (the stats objects satisfy it). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../export/negotiate.js';
-import { Registry } from '../export/registry.js';
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../export/index.js';
+import { Registry } from '../export/index.js';
 import { silentLogger } from '../log.js';
 import { type HttpServer, startHttpServer } from './server.js';
 

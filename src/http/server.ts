@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import { negotiateFormat } from '../export/negotiate.js';
-import type { Registry } from '../export/registry.js';
-import { ExpositionBuffer } from '../export/sink.js';
+import { negotiateFormat } from '../export/index.js';
+import type { Registry } from '../export/index.js';
+import { ExpositionBuffer } from '../export/index.js';
 import type { Logger } from '../log.js';
 
 /** A further route handler; returns false when the path is not its own. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/index.js';
 import { Exporter } from '../exporter.js';
 import { silentLogger } from '../log.js';
-import type { StreamRule } from '../stats/quote-stats.js';
+import type { StreamRule } from '../stats/index.js';
 import { ApiState, deviceDetail } from './snapshot.js';
 
 const A = 'AAAAAAAAAA01';

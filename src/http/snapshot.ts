@@ -1,9 +1,9 @@
-import type { RecentOutcome } from '../correlate/correlator.js';
+import type { RecentOutcome } from '../correlate/index.js';
 import type { Exporter } from '../exporter.js';
-import { BATTERY_BANDS, type Device, emptyCounts, type FleetCounts } from '../fleet/fleet.js';
-import type { StreamStats, SymbolStats } from '../stats/quote-stats.js';
-import { emptyTrendDetail, type TrendDetail } from '../stats/trend.js';
-import type { WindowSnapshot } from '../stats/window.js';
+import { BATTERY_BANDS, type Device, emptyCounts, type FleetCounts } from '../fleet/index.js';
+import type { StreamStats, SymbolStats } from '../stats/index.js';
+import { emptyTrendDetail, type TrendDetail } from '../stats/index.js';
+import type { WindowSnapshot } from '../stats/index.js';
 import { MinuteHistory } from './history.js';
 import { largestBy, SYMBOL_ORDERS, trendOrder } from './order.js';
 import type { DeviceQuery, SymbolQuery, TrendQuery } from './query.js';

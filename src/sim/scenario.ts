@@ -1,6 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { PAGE_ERROR_LABEL, ReplyType } from '../protocol/index.js';
 import { STREAMS } from './streams.js';

@@ -1,5 +1,5 @@
-import type { BrokerOptions } from '../broker/broker.js';
-import { SUBSCRIPTIONS } from '../decode/topics.js';
+import type { BrokerOptions } from '../broker/index.js';
+import { SUBSCRIPTIONS } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import type { MessageSink, Source } from './mqtt-source.js';
 
@@ -9,13 +9,13 @@ import type { MessageSink, Source } from './mqtt-source.js';
  */
 export async function startEmbeddedSource(
   options: BrokerOptions,
-  sink: MessageSink & { registry: import('../export/registry.js').Registry },
+  sink: MessageSink & { registry: import('../export/index.js').Registry },
   logger: Logger,
   /** The option that set each listener's address, named when it cannot listen. */
   listenerOption: (listener: 'mqtt' | 'mqtts' | 'ws') => string,
 ): Promise<{ source: Source; stopBroker: () => Promise<void> }> {
-  const { startBroker, BrokerListenError } = await import('../broker/broker.js');
-  const { registerBrokerMetrics } = await import('../broker/metrics.js');
+  const { startBroker, BrokerListenError } = await import('../broker/index.js');
+  const { registerBrokerMetrics } = await import('../broker/index.js');
   const broker = await startBroker({ ...options, logger }).catch((err) => {
     if (err instanceof BrokerListenError) err.message = `${listenerOption(err.listener)}: ${err.message}`;
     throw err;

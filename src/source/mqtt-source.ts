@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import type { Config } from '../config/schema.js';
-import { SUBSCRIPTIONS } from '../decode/topics.js';
+import type { Config } from '../config/index.js';
+import { SUBSCRIPTIONS } from '../protocol/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { connectMqtt } from './connection.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createCatalog } from '../export/catalog.js';
-import { Registry } from '../export/registry.js';
+import { createCatalog } from '../metrics/index.js';
+import { Registry } from '../export/index.js';
 import { QuoteStats, type QuoteStatsConfig } from './quote-stats.js';
 
 const CFG: QuoteStatsConfig = {

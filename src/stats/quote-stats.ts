@@ -1,6 +1,5 @@
-import type { CorrelationEviction, HopStage, QuoteOutcomes, SymbolRef } from '../correlate/correlator.js';
-import type { Catalog } from '../export/catalog.js';
-import type { Counter, Histogram } from '../export/registry.js';
+import type { CorrelationEviction, HopStage, QuoteOutcomes, SymbolRef } from '../correlate/index.js';
+import type { Counter, CounterFamily, Histogram, HistogramFamily } from '../export/index.js';
 import { type HealthObjectives, healthScore, rankingScore } from './score.js';
 import { TrendTracker, type Trend, type TrendConfig, type TrendState } from './trend.js';
 import {
@@ -10,6 +9,33 @@ import {
   type WindowSnapshot,
   type WindowState,
 } from './window.js';
+
+/**
+ * The counters and histograms the quote path is counted in, by symbol (`symbol`, plus `type` for
+ * errors), by stream, and for the path as a whole. The metric catalogue (src/metrics) provides
+ * them; the stats only know their shape, not their names.
+ */
+export interface QuoteSeries {
+  requests: CounterFamily;
+  responses: CounterFamily;
+  timeouts: CounterFamily;
+  errors: CounterFamily;
+  late: CounterFamily;
+  unmatched: CounterFamily;
+  nonQuote: CounterFamily;
+  interrupted: CounterFamily;
+  latency: HistogramFamily;
+  streamRequests: CounterFamily;
+  streamResponses: CounterFamily;
+  streamTimeouts: CounterFamily;
+  streamErrors: CounterFamily;
+  streamLate: CounterFamily;
+  streamLatency: HistogramFamily;
+  bootToConfig: HistogramFamily;
+  hopLatency: HistogramFamily;
+  evictions: CounterFamily;
+  symbolOverflow: CounterFamily;
+}
 
 export const UNKNOWN_SYMBOL = 'unknown';
 export const PAGE_SYMBOL = '_page';
@@ -86,7 +112,7 @@ export class SymbolStats extends OutcomeTotals implements SymbolRef {
   /** The requests counter at the last refresh, and when it last moved: idle time without a hot-path cost. */
   requestsSeen = 0;
   activeAt = Number.NaN;
-  constructor(name: string, cat: Catalog, cfg: QuoteStatsConfig, stream: StreamStats) {
+  constructor(name: string, cat: QuoteSeries, cfg: QuoteStatsConfig, stream: StreamStats) {
     super(
       name,
       {
@@ -105,7 +131,7 @@ export class SymbolStats extends OutcomeTotals implements SymbolRef {
 }
 
 export class StreamStats extends OutcomeTotals {
-  constructor(name: string, cat: Catalog, cfg: QuoteStatsConfig) {
+  constructor(name: string, cat: QuoteSeries, cfg: QuoteStatsConfig) {
     super(
       name,
       {
@@ -156,7 +182,7 @@ export class QuoteStats implements QuoteOutcomes {
   private ranking: RankEntry[] = [];
 
   constructor(
-    private readonly cat: Catalog,
+    private readonly cat: QuoteSeries,
     private readonly cfg: QuoteStatsConfig,
   ) {
     this.rules = cfg.streamRules.map((r) => ({
@@ -461,7 +487,7 @@ export class QuoteStats implements QuoteOutcomes {
     return st;
   }
 
-  private errorCounter(t: OutcomeTotals, type: string, family: Catalog['errors']): Counter {
+  private errorCounter(t: OutcomeTotals, type: string, family: QuoteSeries['errors']): Counter {
     let c = t.errorsByType.get(type);
     if (c === undefined) {
       c = family.labels(t.name, type);
@@ -470,7 +496,7 @@ export class QuoteStats implements QuoteOutcomes {
     return c;
   }
 
-  private byType(map: Map<string, Counter>, family: Catalog['unmatched'], type: string): Counter {
+  private byType(map: Map<string, Counter>, family: QuoteSeries['unmatched'], type: string): Counter {
     let c = map.get(type);
     if (c === undefined) {
       c = family.labels(type);

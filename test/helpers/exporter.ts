@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { startExporter, type RunningExporter } from '../../src/cli/run.js';
-import { loadConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { Config } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log.js';
 import { eventually, freePort } from './mosquitto.js';
 

@@ -1,10 +1,14 @@
-import type { CounterFamily, GaugeFamily, HistogramFamily, Registry } from './registry.js';
+import type { CounterFamily, GaugeFamily, HistogramFamily, Registry } from '../export/index.js';
+import type { QuoteSeries } from '../stats/index.js';
 
 export const BOOT_TO_CONFIG_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 export const HOP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
 
-/** Every metric family of the contract (docs in README "Metrics"), registered in render order. */
-export interface Catalog {
+/**
+ * Every metric family of the contract (docs in README "Metrics"), registered in render order; the
+ * quote path's counters are the ones the stats stage asks for (`QuoteSeries`).
+ */
+export interface Catalog extends QuoteSeries {
   requests: CounterFamily;
   responses: CounterFamily;
   timeouts: CounterFamily;

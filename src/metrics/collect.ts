@@ -1,7 +1,7 @@
-import { BATTERY_BANDS, emptyCounts, type Fleet } from '../fleet/fleet.js';
-import type { QuoteStats, SymbolStats } from '../stats/quote-stats.js';
+import type { Gauge } from '../export/index.js';
+import { BATTERY_BANDS, emptyCounts, type Fleet } from '../fleet/index.js';
+import type { QuoteStats, SymbolStats } from '../stats/index.js';
 import type { Catalog } from './catalog.js';
-import type { Gauge } from './registry.js';
 
 export interface PerDeviceSelection {
   devices: readonly string[];

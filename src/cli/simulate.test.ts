@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { SIMULATE_HELP, simulateCommand } from '../cli/simulate.js';
+import { SIMULATE_HELP, simulateCommand } from './simulate.js';
 import { freePort } from '../../test/helpers/mosquitto-unbounded.js';
 
 let dir: string;

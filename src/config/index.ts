@@ -1,0 +1,4 @@
+/** Settings: the schema, the loader (defaults, file, environment, flags) and durations. */
+export * from './duration.js';
+export * from './load.js';
+export * from './schema.js';

@@ -1,0 +1,4 @@
+/** The HTTP surface: /metrics, health, the JSON API and the status page. */
+export * from './routes.js';
+export * from './server.js';
+export * from './snapshot.js';
