@@ -439,12 +439,27 @@ export async function properties(scale: Scale): Promise<Row[]> {
   });
   const pass = /# pass (\d+)/.exec(r.stdout)?.[1] ?? '0';
   const fail = /# fail (\d+)/.exec(r.stdout)?.[1] ?? '?';
+  const messages = scale.quick ? 50_000 : 1_000_000;
+  const t1 = Date.now();
+  const f = spawnSync(process.execPath, ['--import', 'tsx', '--test', 'src/exporter.property.test.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, TKMPROM_FUZZ_MESSAGES: String(messages) },
+    encoding: 'utf8',
+  });
+  const fuzzPass = /# pass (\d+)/.exec(f.stdout)?.[1] ?? '0';
+  const fuzzFail = /# fail (\d+)/.exec(f.stdout)?.[1] ?? '?';
   return [
     row(
       name,
       `correlator against the reference model: ${runs.toLocaleString('en')} sequences (about ${(runs * 60).toLocaleString('en')} operations)`,
       `${pass} passed, ${fail} failed, ${Math.round((Date.now() - t0) / 1000)} s`,
       r.status === 0,
+    ),
+    row(
+      name,
+      `${messages.toLocaleString('en')} random and mutated messages through decoder, fleet, correlator and stats: no crash, each counted once`,
+      `${fuzzPass} passed, ${fuzzFail} failed, ${Math.round((Date.now() - t1) / 1000)} s`,
+      f.status === 0,
     ),
   ];
 }
