@@ -71,6 +71,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     optionName: '--listen',
     registry: exporter.registry,
     ready: () => source.ready,
+    notReadyReason: () => source.notReadyReason,
     catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,

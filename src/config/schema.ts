@@ -86,6 +86,7 @@ export const configSchema = z
         reconnectMin: duration('1s'),
         reconnectMax: duration('30s'),
         batchWindow: duration('50ms', { zero: true }),
+        silenceTimeout: duration('60s', { zero: true }),
       })
       .strict()
       .prefault({}),
