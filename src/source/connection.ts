@@ -64,6 +64,7 @@ export function connectMqtt(
   };
   const protocolVersion = opts.protocolVersion ?? 4;
   let batching: BatchedReads | undefined;
+  let current: FramesStream | undefined;
   const client = new MqttClient(() => {
     // readableHighWaterMark reaches net.Socket through its Duplex options; @types/node leaves it out
     // here. One byte, so that a paused socket stops reading from the kernel instead of filling its own
@@ -75,8 +76,10 @@ export function connectMqtt(
     );
     // With a window of 0 it only makes full reads yield to other sockets between them.
     batching = pauseAfterSmallReads(socket, batchWindowMs);
+    current = stream;
     return stream;
   }, opts);
+  countBytesAsLife(client, () => current?.bytesRead ?? 0);
   client.on('message', (topic, payload) => onPublish(topic, payload, 0));
   return {
     client,
@@ -87,11 +90,38 @@ export function connectMqtt(
 }
 
 /**
+ * MQTT.js's keepalive sends a PINGREQ and drops the connection when no PINGRESP comes in time. Here
+ * it never sees the PUBLISH frames split off before it, so a backlog of them in front of the
+ * PINGRESP (a burst, a batching pause, a busy process) would look like a dead broker and cost a
+ * reconnect, and with it every pending request. Any byte read since the ping went out shows the
+ * broker is alive: the timeout then starts the keepalive cycle over instead.
+ */
+function countBytesAsLife(client: MqttClient, bytesRead: () => number): void {
+  let atPing = 0;
+  const sendPing = client.sendPing.bind(client);
+  const onKeepaliveTimeout = client.onKeepaliveTimeout.bind(client);
+  client.sendPing = () => {
+    atPing = bytesRead();
+    sendPing();
+  };
+  client.onKeepaliveTimeout = () => {
+    if (bytesRead() !== atPing) {
+      atPing = bytesRead();
+      client.reschedulePing(true);
+      return;
+    }
+    onKeepaliveTimeout();
+  };
+}
+
+/**
  * The stream MQTT.js reads and writes: the socket, less the PUBLISH frames taken out on the way in.
  * Writes go straight to the socket; the socket's end, errors and close become this stream's.
  */
 export class FramesStream extends Duplex {
   private readonly frames: PublishFrames;
+  /** Every byte read from the socket, split off or passed on. */
+  bytesRead = 0;
 
   constructor(
     private readonly tcp: Socket,
@@ -102,7 +132,10 @@ export class FramesStream extends Duplex {
     super({ allowHalfOpen: false });
     // Control packets are a few per minute and tiny: no backpressure towards MQTT.js is needed.
     this.frames = new PublishFrames(protocolVersion, onPublish, (bytes) => this.push(bytes));
-    tcp.on('data', (chunk: Buffer) => this.frames.write(chunk, waitedMs()));
+    tcp.on('data', (chunk: Buffer) => {
+      this.bytesRead += chunk.length;
+      this.frames.write(chunk, waitedMs());
+    });
     tcp.on('end', () => this.push(null));
     tcp.on('error', (err) => this.destroy(err));
     tcp.on('close', () => this.destroy());
