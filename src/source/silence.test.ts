@@ -60,6 +60,29 @@ describe('SilenceWatch', () => {
     assert.equal(w.overdue(s.t + 2000), true);
   });
 
+  it('a fleet sending in bursts (500 messages within a second, once a minute) is not silent between bursts', () => {
+    const w = new SilenceWatch(silenceRule(60_000));
+    const s = { t: 0, total: 0 };
+    w.connected(0);
+    for (let burst = 0; burst < 5; burst++) {
+      feed(w, s, 250, 125, 1000);
+      assert.equal(w.overdue(s.t + 3000), false, `after burst ${burst}`);
+      s.t += 59_000;
+    }
+    assert.equal(Math.round(w.meanGapMs()), 118);
+    assert.equal(w.thresholdMs(), 60_000);
+  });
+
+  it('applies the ceiling until 10 s of the feed have been measured', () => {
+    const w = new SilenceWatch(silenceRule(60_000));
+    const s = { t: 0, total: 0 };
+    w.connected(0);
+    feed(w, s, 250, 250, 10_000);
+    assert.equal(w.thresholdMs(), 60_000, 'the first look measures no gap: 9.75 s measured');
+    feed(w, s, 250, 250, 250);
+    assert.equal(w.thresholdMs(), 3_000);
+  });
+
   it('is off with a ceiling of 0', () => {
     const w = new SilenceWatch(silenceRule(0));
     w.connected(0);
@@ -84,7 +107,7 @@ describe('SilenceWatch', () => {
     const w = new SilenceWatch(silenceRule(5000));
     const s = { t: 0, total: 0 };
     w.connected(0);
-    feed(w, s, 250, 10, 5000);
+    feed(w, s, 250, 10, 12_000);
     const last = s.t;
     assert.equal(w.overdue(last + 3000), true);
     w.declare();

@@ -9,9 +9,13 @@
  *
  * The threshold is `factor` times the recent mean gap between messages, no less than `floorMs`
  * (a burst of fast traffic must not make an ordinary lull look like an outage) and no more than
- * `ceilingMs` (the configured `mqtt.silenceTimeout`). The mean gap is taken over roughly the last
+ * `ceilingMs` (the configured `mqtt.silenceTimeout`), and no less than `gapMargin` times the
+ * longest recent gap: a fleet whose devices send in bursts (all at the top of the minute, say) has
+ * a small mean gap but long regular lulls, which are no silence. The mean gap is taken over roughly the last
  * `horizonMs`, each gap weighted by how recent it is; the silence in progress is no part of it,
- * so a long silence does not stretch the threshold it is measured against.
+ * so a long silence does not stretch the threshold it is measured against. Until the feed has
+ * been measured over `learnMs` of gaps, its rhythm is unknown and the ceiling applies: a first
+ * burst followed by a long regular lull is not taken for a silence.
  *
  * Pure: time and the count of messages received so far are given by the caller, who looks at
  * them on a timer, so the hot path pays one increment per message and nothing else.
@@ -21,21 +25,28 @@ export interface SilenceRule {
   ceilingMs: number;
   floorMs: number;
   factor: number;
+  gapMargin: number;
   horizonMs: number;
+  learnMs: number;
 }
 
 /** Within a few seconds for a fast feed; a lull of a busy fleet is well under it. */
 export const SILENCE_FLOOR_MS = 3000;
 /** Poisson-like arrivals leave a gap over ten times the mean with probability e^-10. */
 export const SILENCE_FACTOR = 10;
+/** A lull twice as long as any seen lately is no longer the feed's rhythm. */
+export const SILENCE_GAP_MARGIN = 2;
 export const SILENCE_HORIZON_MS = 60_000;
+export const SILENCE_LEARN_MS = 10_000;
 
 export function silenceRule(ceilingMs: number): SilenceRule {
   return {
     ceilingMs,
     floorMs: Math.min(SILENCE_FLOOR_MS, ceilingMs),
     factor: SILENCE_FACTOR,
+    gapMargin: SILENCE_GAP_MARGIN,
     horizonMs: SILENCE_HORIZON_MS,
+    learnMs: SILENCE_LEARN_MS,
   };
 }
 
@@ -47,6 +58,10 @@ export class SilenceWatch {
   /** Time and messages over the horizon, each interval weighted by its age: mean gap = time / count. */
   private weightedMs = 0;
   private weightedCount = 0;
+  /** The longest gap lately, fading over the horizon. */
+  private longestGapMs = 0;
+  /** Gaps measured so far, in all. */
+  private measuredMs = 0;
   /** When a look last found new messages on any connection; NaN before the first. */
   private lastMessage = Number.NaN;
   /** Declared silent and no message since. */
@@ -78,6 +93,8 @@ export class SilenceWatch {
       const keep = Math.exp(-dt / this.rule.horizonMs);
       this.weightedMs = this.weightedMs * keep + dt;
       this.weightedCount = this.weightedCount * keep + n;
+      this.longestGapMs = Math.max(dt, this.longestGapMs * keep);
+      this.measuredMs += dt;
     }
     this.lastArrival = now;
     this.lastMessage = now;
@@ -91,7 +108,11 @@ export class SilenceWatch {
   /** How long without a message makes this connection silent. */
   thresholdMs(): number {
     const r = this.rule;
-    return Math.min(r.ceilingMs, Math.max(r.floorMs, r.factor * this.meanGapMs()));
+    if (this.measuredMs < r.learnMs) return r.ceilingMs;
+    return Math.min(
+      r.ceilingMs,
+      Math.max(r.floorMs, r.factor * this.meanGapMs(), r.gapMargin * this.longestGapMs),
+    );
   }
 
   /** Time since the last message on this connection; 0 before the first. */
