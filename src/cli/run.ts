@@ -63,7 +63,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     source = embedded.source;
     stopBroker = embedded.stopBroker;
   } else {
-    source = new MqttSource(config.mqtt, exporter, logger);
+    source = new MqttSource(config.mqtt, exporter, logger, config.limits);
   }
   const http = await startHttpServer({
     host: config.listen.host,

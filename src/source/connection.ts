@@ -3,7 +3,13 @@ import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 import { type BatchedReads, pauseAfterSmallReads } from './batch-reads.js';
-import { type OnPublish, PublishFrames } from './publish-frames.js';
+import { type OnOversize, type OnPublish, PublishFrames } from './publish-frames.js';
+
+/** PUBLISH frames with a larger payload are skipped as they stream in, and reported. */
+export interface PayloadLimit {
+  maxPayloadBytes: number;
+  onOversize: OnOversize;
+}
 
 /** An MQTT.js client, and a way to read at once what batching holds back. */
 export interface BrokerConnection {
@@ -38,6 +44,7 @@ export function connectMqtt(
   options: IClientOptions,
   batchWindowMs: number,
   onPublish: OnPublish,
+  oversize?: PayloadLimit,
 ): BrokerConnection {
   const u = new URL(url);
   const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
@@ -71,8 +78,12 @@ export function connectMqtt(
     // buffer one message at a time.
     const socket = createConnection({ host, port, readableHighWaterMark: 1 } as NetConnectOpts);
     // The stream's listener comes first, so that it reads how long a read waited before batching moves on.
-    const stream = new FramesStream(socket, protocolVersion, onPublish, () =>
-      batching === undefined ? 0 : batching.waitedMs(performance.now()),
+    const stream = new FramesStream(
+      socket,
+      protocolVersion,
+      onPublish,
+      () => (batching === undefined ? 0 : batching.waitedMs(performance.now())),
+      oversize,
     );
     // With a window of 0 it only makes full reads yield to other sockets between them.
     batching = pauseAfterSmallReads(socket, batchWindowMs);
@@ -128,10 +139,17 @@ export class FramesStream extends Duplex {
     protocolVersion: number,
     onPublish: OnPublish,
     waitedMs: () => number = () => 0,
+    limit?: PayloadLimit,
   ) {
     super({ allowHalfOpen: false });
     // Control packets are a few per minute and tiny: no backpressure towards MQTT.js is needed.
-    this.frames = new PublishFrames(protocolVersion, onPublish, (bytes) => this.push(bytes));
+    this.frames = new PublishFrames(
+      protocolVersion,
+      onPublish,
+      (bytes) => this.push(bytes),
+      limit?.maxPayloadBytes,
+      limit?.onOversize,
+    );
     tcp.on('data', (chunk: Buffer) => {
       this.bytesRead += chunk.length;
       this.frames.write(chunk, waitedMs());

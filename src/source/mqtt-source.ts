@@ -6,12 +6,19 @@ import { SUBSCRIPTIONS } from '../decode/topics.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { connectMqtt } from './connection.js';
+import { PROPERTY_ALLOWANCE_BYTES } from './publish-frames.js';
 import { SilenceWatch, silenceRule } from './silence.js';
 
 /** How often the silence watch looks at the count of messages received. */
 const SILENCE_LOOK_MS = 250;
 /** Silences closer together than this are in a row: each reconnect then waits longer. */
 const SILENCE_STREAK_MS = 5 * 60_000;
+/**
+ * MQTT 5 Maximum Packet Size counts the whole packet: beyond the payload, a fixed header (5), a
+ * topic (its length, 2, and the topic: the fleet's are under 100 bytes), a packet id (2) and
+ * properties.
+ */
+const PACKET_HEADROOM_BYTES = 5 + 2 + 1024 + 2 + PROPERTY_ALLOWANCE_BYTES;
 
 /** What a source feeds: the exporter, or anything else with the same shape (a benchmark sink). */
 export interface MessageSink {
@@ -82,6 +89,7 @@ export class MqttSource implements Source {
     private readonly cfg: Config['mqtt'],
     private readonly sink: MessageSink,
     private readonly logger: Logger,
+    private readonly limits: Pick<Config['limits'], 'maxPayloadBytes'> = { maxPayloadBytes: 16_384 },
   ) {
     this.watch = new SilenceWatch(silenceRule(cfg.silenceTimeout));
   }
@@ -132,6 +140,10 @@ export class MqttSource implements Source {
       // faster; a subscriber writes a handful of packets a minute.
       writeCache: false,
     };
+    if (cfg.protocolVersion === 5) {
+      // The broker then drops what the exporter would drop anyway, instead of sending it.
+      options.properties = { maximumPacketSize: this.limits.maxPayloadBytes + PACKET_HEADROOM_BYTES };
+    }
     const sink = this.sink;
     const { client, catchUp, lagMs } = connectMqtt(
       cfg.url,
@@ -140,6 +152,13 @@ export class MqttSource implements Source {
       (topic, payload, age) => {
         this.received++;
         sink.handle(topic, payload, age);
+      },
+      {
+        maxPayloadBytes: this.limits.maxPayloadBytes,
+        onOversize: (topic, bytes) => {
+          this.received++;
+          sink.oversize?.(topic, bytes);
+        },
       },
     );
     this.client = client;
