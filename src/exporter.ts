@@ -245,15 +245,18 @@ export class Exporter {
 
   /**
    * Times out what is due (docs/correlation.md, "When a request times out"). While the link is
-   * healthy the clock decides, so a small fleet's timeouts are counted at their deadline even when
-   * nothing else arrives meanwhile. Once the feed has been quiet past its silence threshold, or the
-   * connection is down, only the stream's own time decides: a request times out only if a message
-   * read after its deadline shows that time went on without its reply.
+   * healthy the clock decides up to the feed's own expected lull past the latest message, so a small
+   * fleet's timeouts are counted at their deadline even when nothing else arrives meanwhile, while a
+   * fast feed that stops does not let the clock run on for it. Once the feed has been quiet past
+   * its silence threshold, or the connection is down, only the stream's own time decides: a request
+   * times out only if a message read after its deadline shows that time went on without its reply.
    */
   sweep(): void {
     const now = this.clock() - this.readLag();
-    if (this.link === undefined || this.link.healthy()) this.correlator.sweep(now);
-    else if (!Number.isNaN(this.lastMessageAt)) this.correlator.sweep(Math.min(now, this.lastMessageAt));
+    const link = this.link;
+    if (link === undefined || Number.isNaN(this.lastMessageAt)) this.correlator.sweep(now);
+    else if (link.healthy()) this.correlator.sweep(Math.min(now, this.lastMessageAt + link.clockGraceMs()));
+    else this.correlator.sweep(Math.min(now, this.lastMessageAt));
   }
 
   /** The source lost its broker: what was pending cannot be answered where we can see it. */

@@ -11,9 +11,10 @@ const B = 'AAAAAAAAAA02';
 function setup() {
   let t = 1_000;
   let healthy = true;
+  let graceMs = 60_000;
   const config = loadConfig({ flags: { 'request-timeout': '10s' } });
   const e = new Exporter({ config, logger: silentLogger(), clock: () => t, processMetrics: false });
-  e.link = { healthy: () => healthy };
+  e.link = { healthy: () => healthy, clockGraceMs: () => graceMs };
   const send = (topic: string, p: object) => e.handle(topic, Buffer.from(JSON.stringify(p)));
   return {
     e,
@@ -26,6 +27,9 @@ function setup() {
     },
     setHealthy(h: boolean) {
       healthy = h;
+    },
+    setGrace(ms: number) {
+      graceMs = ms;
     },
     timeouts: (symbol: string) => e.catalog.timeouts.labels(symbol).value,
     interrupted: (symbol: string) => e.catalog.interrupted.labels(symbol).value,
@@ -41,6 +45,37 @@ describe('when a request times out', () => {
     x.advance(1);
     assert.equal(x.timeouts('AAPL'), 1);
     assert.equal(x.e.correlator.pendingRequests, 0);
+  });
+
+  test('a healthy fast feed that stops: the clock runs on only its expected lull past the last message', () => {
+    const x = setup();
+    x.setGrace(500);
+    x.request(A, 'AAPL');
+    for (let i = 0; i < 90; i++) {
+      x.advance(100);
+      x.heartbeat(B);
+    }
+    // Last message 9 s after the request; the clock may stand for stream time until 9.5 s.
+    x.advance(20_000);
+    assert.equal(x.timeouts('AAPL'), 0);
+    assert.equal(x.e.correlator.pendingRequests, 1);
+    x.heartbeat(B); // 29 s on: stream time is past the deadline
+    x.advance(0);
+    assert.equal(x.timeouts('AAPL'), 1);
+  });
+
+  test('a healthy small fleet: a heartbeat a second, the timeout counted at the deadline', () => {
+    const x = setup();
+    x.setGrace(10_000);
+    x.request(A, 'AAPL');
+    for (let i = 0; i < 9; i++) {
+      x.advance(1_000);
+      x.heartbeat(B);
+    }
+    x.advance(999);
+    assert.equal(x.timeouts('AAPL'), 0);
+    x.advance(1);
+    assert.equal(x.timeouts('AAPL'), 1);
   });
 
   test('a quiet link: the clock alone times nothing out; a message read past the deadline does', () => {

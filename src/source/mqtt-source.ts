@@ -47,6 +47,11 @@ export interface LinkState {
    * clock. Otherwise only a later message in the stream can show that its deadline passed.
    */
   healthy(): boolean;
+  /**
+   * While healthy: how far past the latest message the clock may decide timeouts (the feed's own
+   * expected lull); Infinity when the link is not watched.
+   */
+  clockGraceMs(): number;
 }
 
 export interface Source {
@@ -164,7 +169,10 @@ export class MqttSource implements Source {
     this.client = client;
     this.catchUpReads = catchUp;
     sink.readLag = lagMs;
-    sink.link = { healthy: () => this.connectedAndSubscribed() && !this.silentNow(performance.now()) };
+    sink.link = {
+      healthy: () => this.connectedAndSubscribed() && !this.silentNow(performance.now()),
+      clockGraceMs: () => this.watch.clockGraceMs(),
+    };
     if (this.watch.enabled) {
       this.watchTimer = setInterval(() => this.look(), SILENCE_LOOK_MS);
       this.watchTimer.unref();

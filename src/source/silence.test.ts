@@ -83,6 +83,22 @@ describe('SilenceWatch', () => {
     assert.equal(w.thresholdMs(), 3_000);
   });
 
+  it("lets the clock stand for stream time the feed's expected lull past its last message", () => {
+    const fast = new SilenceWatch(silenceRule(60_000));
+    const s = { t: 0, total: 0 };
+    fast.connected(0);
+    assert.equal(fast.clockGraceMs(), 60_000, 'before any measure: the ceiling');
+    feed(fast, s, 250, 250, 30_000);
+    // Looks every 250 ms see no gap shorter than a look: twice that.
+    assert.equal(fast.clockGraceMs(), 500);
+    const slow = new SilenceWatch(silenceRule(60_000));
+    const u = { t: 0, total: 0 };
+    slow.connected(0);
+    feed(slow, u, 1000, 1, 60_000);
+    assert.equal(Math.round(slow.clockGraceMs()), 10_000);
+    assert.equal(new SilenceWatch(silenceRule(0)).clockGraceMs(), Number.POSITIVE_INFINITY);
+  });
+
   it('is off with a ceiling of 0', () => {
     const w = new SilenceWatch(silenceRule(0));
     w.connected(0);

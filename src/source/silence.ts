@@ -115,6 +115,20 @@ export class SilenceWatch {
     );
   }
 
+  /**
+   * How far past the latest message the clock may still stand for stream time: the feed's own
+   * expected lull (the threshold without its floor). A fast feed's stream time is then the clock
+   * within a fraction of a second, and a frozen link does not let the clock time requests out in
+   * the seconds before the silence is declared; a slow or bursty feed's timeouts are still counted
+   * at their deadline during its regular lulls.
+   */
+  clockGraceMs(): number {
+    const r = this.rule;
+    if (!this.enabled) return Number.POSITIVE_INFINITY;
+    if (this.measuredMs < r.learnMs) return r.ceilingMs;
+    return Math.min(r.ceilingMs, Math.max(r.factor * this.meanGapMs(), r.gapMargin * this.longestGapMs));
+  }
+
   /** Time since the last message on this connection; 0 before the first. */
   quietForMs(now: number): number {
     return Number.isNaN(this.lastArrival) ? 0 : Math.max(0, now - this.lastArrival);
