@@ -8,6 +8,7 @@ import { registerProcessMetrics } from './export/index.js';
 import { type Counter, Registry } from './export/index.js';
 import { Fleet } from './fleet/index.js';
 import { type Logger, RateLimitedLog } from './log.js';
+import type { LinkState } from './source/index.js';
 import { QuoteStats } from './stats/index.js';
 
 /** Monotonic milliseconds: latencies must not jump with the wall clock. */
@@ -63,12 +64,19 @@ export class Exporter {
    * batching pause is not missed.
    */
   readLag: () => number = () => 0;
+  /** Set by a source that watches its link; without one the clock always decides timeouts. */
+  link: LinkState | undefined;
+  /** Time of the latest message read, in `clock`'s frame; NaN before the first. */
+  private lastMessageAt = Number.NaN;
+  /** When the exporter started, for the last message's age before there is one. */
+  private startedAt: number;
 
   constructor(private readonly opts: ExporterOptions) {
     const cfg = opts.config;
     const base = opts.clock ?? monotonicNow;
     this.clock = () => base() + this.clockOffset;
     this.wallClock = (monotonicMs) => toWallClock(monotonicMs - this.clockOffset);
+    this.startedAt = this.clock();
     this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets);
     this.quotes = new QuoteStats(this.catalog, {
       window: { windowMs: cfg.stats.window, slots: cfg.stats.windowSlots },
@@ -127,6 +135,8 @@ export class Exporter {
       this.sweep();
       collector.collect();
       this.catalog.pending.labels().set(this.correlator.pendingRequests);
+      const since = Number.isNaN(this.lastMessageAt) ? this.startedAt : this.lastMessageAt;
+      this.catalog.mqttLastMessageAge.labels().set(Math.max(0, this.clock() - since) / 1000);
     });
     if (opts.processMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry);
   }
@@ -190,6 +200,7 @@ export class Exporter {
     const now = this.clock() - ageMs;
     const m = this.decoded;
     this.messageCount++;
+    this.lastMessageAt = now;
     if (!decodeMessage(topic, payload, m, this.maxPayloadBytes)) {
       this.kindCounters.invalid.value++;
       this.invalidCounters[m.invalidReason!].value++;
@@ -232,13 +243,41 @@ export class Exporter {
     }
   }
 
+  /**
+   * Times out what is due (docs/correlation.md, "When a request times out"). While the link is
+   * healthy the clock decides up to the feed's own expected lull past the latest message, so a small
+   * fleet's timeouts are counted at their deadline even when nothing else arrives meanwhile, while a
+   * fast feed that stops does not let the clock run on for it. Once the feed has been quiet past
+   * its silence threshold, or the connection is down, only the stream's own time decides: a request
+   * times out only if a message read after its deadline shows that time went on without its reply.
+   */
   sweep(): void {
-    this.correlator.sweep(this.clock() - this.readLag());
+    const now = this.clock() - this.readLag();
+    const link = this.link;
+    if (link === undefined || Number.isNaN(this.lastMessageAt)) this.correlator.sweep(now);
+    else if (link.healthy()) this.correlator.sweep(Math.min(now, this.lastMessageAt + link.clockGraceMs()));
+    else this.correlator.sweep(Math.min(now, this.lastMessageAt));
   }
 
   /** The source lost its broker: what was pending cannot be answered where we can see it. */
   connectionLost(): void {
     this.correlator.interruptAll(this.clock());
+  }
+
+  /** The feed fell silent on a live connection: as a lost connection, and counted. */
+  silenced(_silentMs: number): void {
+    this.catalog.mqttSilences.labels().value++;
+    this.correlator.interruptAll(this.clock());
+  }
+
+  /** A PUBLISH too large to read, skipped by the source as it streamed in: a message, invalid. */
+  oversize(topic: string, bytes: number): void {
+    const now = this.clock();
+    this.messageCount++;
+    this.lastMessageAt = now;
+    this.kindCounters.invalid.value++;
+    this.invalidCounters.oversize.value++;
+    this.badInputLog.debug(now, { topic, reason: 'oversize', bytes }, 'dropped invalid message');
   }
 
   setConnected(connected: boolean): void {
@@ -251,6 +290,7 @@ export class Exporter {
 
   start(): void {
     if (this.sweepTimer !== undefined) return;
+    this.startedAt = this.clock();
     this.sweepTimer = setInterval(() => this.sweep(), this.opts.config.correlation.sweepInterval);
     this.sweepTimer.unref();
   }

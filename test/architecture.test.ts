@@ -24,7 +24,19 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   source: ['broker', 'config', 'decode', 'export', 'protocol'],
   sim: ['config', 'protocol'],
   keyer: ['config', 'decode', 'protocol'],
-  exporter: ['config', 'correlate', 'decode', 'export', 'fleet', 'metrics', 'protocol', 'state', 'stats'],
+  // The exporter is the sources' sink: it implements their interfaces.
+  exporter: [
+    'config',
+    'correlate',
+    'decode',
+    'export',
+    'fleet',
+    'metrics',
+    'protocol',
+    'source',
+    'state',
+    'stats',
+  ],
   // The API still reads the exporter's composition (src/exporter.ts), not a view of its own.
   http: ['config', 'correlate', 'decode', 'export', 'exporter', 'fleet', 'metrics', 'protocol', 'stats'],
   cli: [

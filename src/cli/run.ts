@@ -77,7 +77,7 @@ export async function startExporter(
     source = embedded.source;
     stopBroker = embedded.stopBroker;
   } else {
-    source = new MqttSource(config.mqtt, exporter, logger);
+    source = new MqttSource(config.mqtt, exporter, logger, config.limits);
   }
   const http = await startHttpServer({
     host: config.listen.host,
@@ -85,6 +85,7 @@ export async function startExporter(
     optionName: '--listen',
     registry: exporter.registry,
     ready: () => source.ready,
+    notReadyReason: () => source.notReadyReason,
     catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,

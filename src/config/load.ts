@@ -55,6 +55,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'at light traffic, read the broker at most this often (default 50ms; 0ms reads every message at once)',
   },
   {
+    path: 'mqtt.silenceTimeout',
+    flag: 'mqtt-silence-timeout',
+    env: 'TKMPROM_MQTT_SILENCE_TIMEOUT',
+    kind: 'string',
+    help: 'reconnect when a feed that carried messages falls silent this long at most; sooner for a fast feed (default 60s; 0s: off)',
+  },
+  {
     path: 'mqtt.protocolVersion',
     flag: 'mqtt-protocol-version',
     env: 'TKMPROM_MQTT_PROTOCOL_VERSION',

@@ -105,8 +105,9 @@ export const configSchema = z
         keyFile: z.string().optional(),
         rejectUnauthorized: z.coerce.boolean().default(true),
         reconnectMin: duration('1s'),
-        reconnectMax: duration('30s'),
+        reconnectMax: duration('2s'),
         batchWindow: duration('50ms', { zero: true }),
+        silenceTimeout: duration('60s', { zero: true }),
       })
       .strict()
       .prefault({}),

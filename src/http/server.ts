@@ -19,6 +19,8 @@ export interface HttpOptions {
   optionName: string;
   registry: Registry;
   ready: () => boolean;
+  /** Why not ready, printed by `/readyz`. */
+  notReadyReason?: () => string | undefined;
   /** Awaited before each /metrics render, so that a scrape includes what has already arrived. */
   catchUp?: () => Promise<void>;
   logger: Logger;
@@ -77,7 +79,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpOptio
         'content-type': 'text/plain; charset=utf-8',
         'cache-control': 'no-store',
       });
-      res.end(ready ? 'ready\n' : 'not ready: not connected and subscribed to the broker\n');
+      const reason = ready ? undefined : opts.notReadyReason?.();
+      res.end(ready ? 'ready\n' : `not ready: ${reason ?? 'not connected and subscribed to the broker'}\n`);
       return;
     }
   }

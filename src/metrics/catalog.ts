@@ -55,6 +55,8 @@ export interface Catalog extends QuoteSeries {
   pending: GaugeFamily;
   mqttConnected: GaugeFamily;
   mqttReconnects: CounterFamily;
+  mqttSilences: CounterFamily;
+  mqttLastMessageAge: GaugeFamily;
   trackedDevices: GaugeFamily;
   trackedSymbols: GaugeFamily;
   trackedStreams: GaugeFamily;
@@ -261,6 +263,14 @@ export function createCatalog(reg: Registry, latencyBuckets: readonly number[]):
     pending: reg.gauge('tkmprom_pending_requests', 'Requests waiting for a reply.'),
     mqttConnected: reg.gauge('tkmprom_mqtt_connected', '1 while connected and subscribed to the broker.'),
     mqttReconnects: reg.counter('tkmprom_mqtt_reconnects_total', 'Reconnections to the broker.'),
+    mqttSilences: reg.counter(
+      'tkmprom_mqtt_silences_total',
+      'Times a connection that carried messages went silent past mqtt.silenceTimeout (or sooner for a fast feed) and was reconnected.',
+    ),
+    mqttLastMessageAge: reg.gauge(
+      'tkmprom_mqtt_last_message_age_seconds',
+      'Seconds since the last MQTT message was received (since start before the first).',
+    ),
     trackedDevices: reg.gauge('tkmprom_tracked_devices', 'Devices held in memory.'),
     trackedSymbols: reg.gauge('tkmprom_tracked_symbols', 'Symbols held in memory.'),
     trackedStreams: reg.gauge('tkmprom_tracked_streams', 'Quote backends held in memory.'),

@@ -3,7 +3,13 @@ import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 import { type BatchedReads, pauseAfterSmallReads } from './batch-reads.js';
-import { type OnPublish, PublishFrames } from './publish-frames.js';
+import { type OnOversize, type OnPublish, PublishFrames } from './publish-frames.js';
+
+/** PUBLISH frames with a larger payload are skipped as they stream in, and reported. */
+export interface PayloadLimit {
+  maxPayloadBytes: number;
+  onOversize: OnOversize;
+}
 
 /** An MQTT.js client, and a way to read at once what batching holds back. */
 export interface BrokerConnection {
@@ -38,6 +44,7 @@ export function connectMqtt(
   options: IClientOptions,
   batchWindowMs: number,
   onPublish: OnPublish,
+  oversize?: PayloadLimit,
 ): BrokerConnection {
   const u = new URL(url);
   const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
@@ -64,19 +71,26 @@ export function connectMqtt(
   };
   const protocolVersion = opts.protocolVersion ?? 4;
   let batching: BatchedReads | undefined;
+  let current: FramesStream | undefined;
   const client = new MqttClient(() => {
     // readableHighWaterMark reaches net.Socket through its Duplex options; @types/node leaves it out
     // here. One byte, so that a paused socket stops reading from the kernel instead of filling its own
     // buffer one message at a time.
     const socket = createConnection({ host, port, readableHighWaterMark: 1 } as NetConnectOpts);
     // The stream's listener comes first, so that it reads how long a read waited before batching moves on.
-    const stream = new FramesStream(socket, protocolVersion, onPublish, () =>
-      batching === undefined ? 0 : batching.waitedMs(performance.now()),
+    const stream = new FramesStream(
+      socket,
+      protocolVersion,
+      onPublish,
+      () => (batching === undefined ? 0 : batching.waitedMs(performance.now())),
+      oversize,
     );
     // With a window of 0 it only makes full reads yield to other sockets between them.
     batching = pauseAfterSmallReads(socket, batchWindowMs);
+    current = stream;
     return stream;
   }, opts);
+  countBytesAsLife(client, () => current?.bytesRead ?? 0);
   client.on('message', (topic, payload) => onPublish(topic, payload, 0));
   return {
     client,
@@ -87,22 +101,59 @@ export function connectMqtt(
 }
 
 /**
+ * MQTT.js's keepalive sends a PINGREQ and drops the connection when no PINGRESP comes in time. Here
+ * it never sees the PUBLISH frames split off before it, so a backlog of them in front of the
+ * PINGRESP (a burst, a batching pause, a busy process) would look like a dead broker and cost a
+ * reconnect, and with it every pending request. Any byte read since the ping went out shows the
+ * broker is alive: the timeout then starts the keepalive cycle over instead.
+ */
+function countBytesAsLife(client: MqttClient, bytesRead: () => number): void {
+  let atPing = 0;
+  const sendPing = client.sendPing.bind(client);
+  const onKeepaliveTimeout = client.onKeepaliveTimeout.bind(client);
+  client.sendPing = () => {
+    atPing = bytesRead();
+    sendPing();
+  };
+  client.onKeepaliveTimeout = () => {
+    if (bytesRead() !== atPing) {
+      atPing = bytesRead();
+      client.reschedulePing(true);
+      return;
+    }
+    onKeepaliveTimeout();
+  };
+}
+
+/**
  * The stream MQTT.js reads and writes: the socket, less the PUBLISH frames taken out on the way in.
  * Writes go straight to the socket; the socket's end, errors and close become this stream's.
  */
 export class FramesStream extends Duplex {
   private readonly frames: PublishFrames;
+  /** Every byte read from the socket, split off or passed on. */
+  bytesRead = 0;
 
   constructor(
     private readonly tcp: Socket,
     protocolVersion: number,
     onPublish: OnPublish,
     waitedMs: () => number = () => 0,
+    limit?: PayloadLimit,
   ) {
     super({ allowHalfOpen: false });
     // Control packets are a few per minute and tiny: no backpressure towards MQTT.js is needed.
-    this.frames = new PublishFrames(protocolVersion, onPublish, (bytes) => this.push(bytes));
-    tcp.on('data', (chunk: Buffer) => this.frames.write(chunk, waitedMs()));
+    this.frames = new PublishFrames(
+      protocolVersion,
+      onPublish,
+      (bytes) => this.push(bytes),
+      limit?.maxPayloadBytes,
+      limit?.onOversize,
+    );
+    tcp.on('data', (chunk: Buffer) => {
+      this.bytesRead += chunk.length;
+      this.frames.write(chunk, waitedMs());
+    });
     tcp.on('end', () => this.push(null));
     tcp.on('error', (err) => this.destroy(err));
     tcp.on('close', () => this.destroy());

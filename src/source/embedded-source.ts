@@ -27,6 +27,9 @@ export async function startEmbeddedSource(
     get ready() {
       return ready;
     },
+    get notReadyReason() {
+      return ready ? undefined : 'the embedded broker is not subscribed yet';
+    },
     async start() {
       unsubscribe = await broker.subscribeInProcess([...SUBSCRIPTIONS], (topic, payload) =>
         sink.handle(topic, payload),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { PublishFrames } from './publish-frames.js';
 
@@ -202,4 +202,76 @@ test('messages of a read that waited are dated evenly over the wait, by their pl
   ages.length = 0;
   frames.write(Buffer.concat([one, one]));
   assert.deepEqual(ages, [0, 0]);
+});
+
+describe('payloads over the limit', () => {
+  const LIMIT = 1000;
+  function limited(protocolVersion = 4) {
+    const published: Array<[string, number]> = [];
+    const oversize: Array<[string, number]> = [];
+    let passed = 0;
+    const frames = new PublishFrames(
+      protocolVersion,
+      (topic, payload) => published.push([topic, payload.length]),
+      (bytes) => {
+        passed += bytes.length;
+      },
+      LIMIT,
+      (topic, bytes) => oversize.push([topic, bytes]),
+    );
+    return { frames, published, oversize, passed: () => passed };
+  }
+  const big = (n: number, opts: { protocolVersion: 4 | 5 } = v4) =>
+    frame(publish('LOG/A1B2C3D4E5F6', 'x'.repeat(n)), opts);
+  const small = (opts: { protocolVersion: 4 | 5 } = v4) =>
+    frame(publish('A1B2C3D4E5F6', '{"type":"UPDATE"}'), opts);
+
+  test('a frame over the limit in one read is reported once with its topic and size; its neighbours are read', () => {
+    const s = limited();
+    s.frames.write(Buffer.concat([small(), big(LIMIT + 1), big(LIMIT), small()]));
+    assert.deepEqual(s.oversize, [['LOG/A1B2C3D4E5F6', LIMIT + 1]]);
+    assert.deepEqual(s.published, [
+      ['A1B2C3D4E5F6', 17],
+      ['LOG/A1B2C3D4E5F6', LIMIT],
+      ['A1B2C3D4E5F6', 17],
+    ]);
+    assert.equal(s.passed(), 0);
+    assert.equal(s.frames.skipped, 1);
+  });
+
+  test('a 5 MB frame streamed in 1 KiB reads is dropped as it arrives, never gathered; the next frame is read', () => {
+    const s = limited();
+    const bytes = Buffer.concat([connack, big(5_000_000), small(), pingresp]);
+    let maxHeld = 0;
+    for (let at = 0; at < bytes.length; at += 1024) {
+      s.frames.write(bytes.subarray(at, at + 1024));
+      maxHeld = Math.max(maxHeld, (s.frames as unknown as { heldBytes: number }).heldBytes);
+    }
+    assert.deepEqual(s.oversize, [['LOG/A1B2C3D4E5F6', 5_000_000]]);
+    assert.deepEqual(s.published, [['A1B2C3D4E5F6', 17]]);
+    assert.ok(maxHeld < 1024, `held at most ${maxHeld} bytes`);
+    assert.equal(s.frames.skippedBytes, big(5_000_000).length);
+    assert.equal(s.passed(), connack.length + pingresp.length);
+  });
+
+  test('a header split from its topic over three reads is held until the topic is known', () => {
+    const s = limited();
+    const f = big(50_000);
+    s.frames.write(f.subarray(0, 2));
+    s.frames.write(f.subarray(2, 8));
+    assert.equal(s.oversize.length, 0);
+    s.frames.write(Buffer.concat([f.subarray(8), small()]));
+    assert.deepEqual(s.oversize, [['LOG/A1B2C3D4E5F6', 50_000]]);
+    assert.deepEqual(s.published, [['A1B2C3D4E5F6', 17]]);
+  });
+
+  test('MQTT 5: over the limit plus the property allowance is skipped; under it is read and left to the decoder', () => {
+    const s = limited(5);
+    s.frames.write(Buffer.concat([big(LIMIT + 4096 + 1, v5), big(LIMIT + 10, v5), small(v5)]));
+    assert.deepEqual(s.oversize, [['LOG/A1B2C3D4E5F6', LIMIT + 4096 + 1]]);
+    assert.deepEqual(s.published, [
+      ['LOG/A1B2C3D4E5F6', LIMIT + 10],
+      ['A1B2C3D4E5F6', 17],
+    ]);
+  });
 });

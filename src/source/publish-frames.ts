@@ -5,6 +5,16 @@
  */
 export type OnPublish = (topic: string, payload: Buffer, ageMs: number) => void;
 
+/** What the splitter does with a PUBLISH too large to read: its topic and its payload's size. */
+export type OnOversize = (topic: string, payloadBytes: number) => void;
+
+/**
+ * An MQTT 5 PUBLISH may carry properties before its payload; the splitter does not parse them to
+ * size the payload, so a frame is skipped as oversize only past the limit plus this much. What is
+ * between is read whole (bounded) and the decoder counts it as oversize.
+ */
+export const PROPERTY_ALLOWANCE_BYTES = 4096;
+
 const PUBLISH = 3;
 /** Remaining Length takes at most four bytes (MQTT 3.1.1 §2.2.3, 5.0 §1.5.5). */
 const MAX_LENGTH_BYTES = 4;
@@ -21,7 +31,10 @@ const MAX_LENGTH_BYTES = 4;
  * MQTT 5 PUBLISH carrying properties (a topic alias, say). A malformed length makes the splitter
  * give up on the connection and pass everything on, so MQTT.js reports the error as it would.
  *
- * Frames split across reads are gathered without copying until the frame is complete.
+ * Frames split across reads are gathered without copying until the frame is complete. A PUBLISH
+ * whose payload is over `maxPayloadBytes` is not gathered: once its topic has been read it is
+ * reported to `onOversize` and its bytes are dropped as they arrive, so a 250 MB message costs no
+ * more memory than a read.
  */
 export class PublishFrames {
   /** Reads that end in an incomplete frame, oldest first, and how many bytes they hold. */
@@ -30,16 +43,27 @@ export class PublishFrames {
   /** Bytes the held frame needs in all, once its header is complete; 0 while it is not. */
   private needed = 0;
   private gaveUp = false;
+  /** Bytes of an oversize frame still to come and be dropped. */
+  private skipping = 0;
+  /** A PUBLISH with a Remaining Length over this may be oversize: its topic is read to tell. */
+  private readonly mayBeOversize: number;
 
   constructor(
     private readonly protocolVersion: number,
     private readonly onPublish: OnPublish,
     private readonly passOn: (frames: Buffer) => void,
-  ) {}
+    private readonly maxPayloadBytes = Number.POSITIVE_INFINITY,
+    private readonly onOversize: OnOversize = () => {},
+  ) {
+    this.mayBeOversize = maxPayloadBytes + 2 + (protocolVersion === 5 ? PROPERTY_ALLOWANCE_BYTES : 0);
+  }
 
   /** Frames delivered to `onPublish` and bytes passed on, for tests and diagnostics. */
   delivered = 0;
   passedOn = 0;
+  /** Oversize frames skipped, and their bytes dropped unread. */
+  skipped = 0;
+  skippedBytes = 0;
 
   /**
    * `waitedMs`: how long the bytes of this read may have waited in the kernel (a batching pause). The
@@ -52,6 +76,13 @@ export class PublishFrames {
       return;
     }
     let buf = chunk;
+    if (this.skipping > 0) {
+      const drop = Math.min(this.skipping, buf.length);
+      this.skipping -= drop;
+      this.skippedBytes += drop;
+      if (drop === buf.length) return;
+      buf = buf.subarray(drop);
+    }
     if (this.heldBytes > 0) {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
@@ -91,6 +122,30 @@ export class PublishFrames {
         break;
       }
       const end = p + length;
+      if (first >> 4 === PUBLISH && length > this.mayBeOversize) {
+        // Needs the topic to tell; the header and topic are held (at most 64 KiB) until they are read.
+        if (p + 2 > n) break;
+        const topicEnd = p + 2 + ((buf[p]! << 8) | buf[p + 1]!);
+        if (topicEnd > n) break;
+        const packetId = (first & 0x06) === 0 ? 0 : 2;
+        const payloadBytes = end - topicEnd - packetId - (v5 ? 1 : 0);
+        if (payloadBytes > this.maxPayloadBytes + (v5 ? PROPERTY_ALLOWANCE_BYTES : 0)) {
+          if (runFrom >= 0) {
+            this.pass(buf.subarray(runFrom, at));
+            runFrom = -1;
+          }
+          this.skipped++;
+          this.onOversize(buf.toString('utf8', p + 2, topicEnd), payloadBytes);
+          if (end <= n) {
+            this.skippedBytes += end - at;
+            at = end;
+            continue;
+          }
+          this.skippedBytes += n - at;
+          this.skipping = end - n;
+          return;
+        }
+      }
       if (end > n) {
         this.needed = end - at;
         break;
