@@ -85,6 +85,7 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
     seed: opts.seed,
     scenario: DEMO_SCENARIO,
     requestTimeoutMs: config.correlation.requestTimeout,
+    reconnect: true,
     logger,
   }).catch(async (err) => {
     await exporter.stop();

@@ -27,7 +27,8 @@ Options:
   --duration D          devices ask for D (90s, 10m, 1h); the run then goes on until every
                         request has its outcome (up to timeout + late window + 1s more)
   --max-messages N      devices stop asking after N messages; the run then ends the same way
-  --forever             run until interrupted, with neither bound
+  --forever             run until interrupted, with neither bound; a lost connection is
+                        reconnected (what is published meanwhile is dropped)
   --scenario FILE       backend faults, a YAML file (see below); "demo" for the built-in one
   --truth FILE          write the ground truth there (JSON) when the run ends
   --request-timeout D   the exporter's request timeout the truth counts with (default 10s)
@@ -196,6 +197,7 @@ async function parse(args: string[]): Promise<Parsed> {
   if (requestTimeoutMs !== undefined) options.requestTimeoutMs = requestTimeoutMs;
   if (lateWindowMs !== undefined) options.lateWindowMs = lateWindowMs;
   if (connections !== undefined) options.connections = connections;
+  if (forever) options.reconnect = true;
   return { options, truthPath, logLevel: level, help: false };
 }
 

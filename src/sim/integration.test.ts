@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
+import { pino } from 'pino';
 import { type Scenario, startSimulation, type Truth } from './index.js';
+import { startMosquitto as startRestartableMosquitto } from '../../test/helpers/mosquitto.js';
 import { type LocalBroker, startMosquitto } from '../../test/helpers/mosquitto-unbounded.js';
 import { replayTraffic, type TrafficMessage } from './replay.js';
 
@@ -271,5 +273,37 @@ test('the CLI stops on SIGINT once every request has its outcome and writes the 
     assert.equal(t.requests, t.responses + t.errors + t.timeouts + truth.nonQuote);
   } finally {
     await client.endAsync();
+  }
+});
+
+test('with reconnect on, a run outlives a broker restart and publishes again once the broker is back', async () => {
+  const own = await startRestartableMosquitto();
+  const logs: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => logs.push(line) });
+  const sim = await startSimulation({
+    mqttUrl: own.url,
+    devices: 200,
+    speed: 20,
+    seed: 11,
+    reconnect: true,
+    logger,
+  });
+  let client: MqttClient | undefined;
+  try {
+    await own.restart();
+    client = await mqtt.connectAsync(own.url, { reconnectPeriod: 0, clean: true });
+    let after = 0;
+    client.on('message', () => after++);
+    await client.subscribeAsync(['+'], { qos: 0 });
+    const deadline = Date.now() + 10_000;
+    while (after < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(after >= 100, `messages after the restart: ${after}`);
+    const lost = logs.filter((l) => l.includes('MQTT connection lost: reconnecting')).length;
+    const back = logs.filter((l) => l.includes('MQTT connection back')).length;
+    assert.deepEqual([lost, back], [1, 1]);
+  } finally {
+    await client?.endAsync();
+    await sim.stop({ immediate: true });
+    await own.stop();
   }
 });

@@ -34,6 +34,12 @@ export interface SimOptions {
   connections?: number;
   profile?: FleetProfile;
   logger?: Logger;
+  /**
+   * Reconnect after a lost connection and go on, instead of stopping. What is published while
+   * disconnected is dropped, so the truth is no longer exact: for runs without an end to compare
+   * (`--forever`, the demo), which must outlive a broker restart.
+   */
+  reconnect?: boolean;
 }
 
 export interface SimStats {
@@ -76,15 +82,19 @@ function positive(name: string, v: number | undefined, integer = false): void {
   }
 }
 
-function connect(url: string, clientId: string): Promise<MqttClient> {
+const RECONNECT_MS = 1000;
+
+function connect(url: string, clientId: string, reconnect: boolean): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, {
       clientId,
       clean: true,
       protocolVersion: 4,
-      reconnectPeriod: 0,
+      reconnectPeriod: reconnect ? RECONNECT_MS : 0,
       connectTimeout: 10_000,
       keepalive: 30,
+      // While disconnected, publishes are dropped rather than queued without bound.
+      queueQoSZero: false,
     });
     const fail = (err: Error) => {
       client.end(true);
@@ -151,7 +161,9 @@ export async function startSimulation(opts: SimOptions): Promise<SimHandle> {
 
   const tag = `${process.pid.toString(16)}-${randomInt(0, 0xffffff).toString(16)}`;
   const settled = await Promise.allSettled(
-    Array.from({ length: connections }, (_, i) => connect(opts.mqttUrl, `tkmprom-sim-${tag}-${i}`)),
+    Array.from({ length: connections }, (_, i) =>
+      connect(opts.mqttUrl, `tkmprom-sim-${tag}-${i}`, opts.reconnect === true),
+    ),
   );
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -229,8 +241,24 @@ export async function startSimulation(opts: SimOptions): Promise<SimHandle> {
 
   for (const [i, client] of clients.entries()) {
     client.on('error', (err) => logger.error({ err, connection: i }, 'MQTT error'));
+    let lost = false;
+    client.on('connect', () => {
+      if (!lost) return;
+      lost = false;
+      logger.warn({ connection: i }, 'MQTT connection back');
+    });
     client.on('close', () => {
       if (closing) return;
+      if (opts.reconnect === true) {
+        if (!lost) {
+          logger.warn(
+            { connection: i, reconnectMs: RECONNECT_MS },
+            'MQTT connection lost: reconnecting; what is published meanwhile is dropped, so the truth is no longer exact',
+          );
+        }
+        lost = true;
+        return;
+      }
       logger.error(
         { connection: i },
         'MQTT connection lost: messages were lost, so the truth no longer matches the traffic; stopping',
