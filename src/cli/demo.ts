@@ -3,7 +3,6 @@ import { loadConfig, SETTINGS } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { parse } from './args.js';
-import { runFlagName } from './broker-options.js';
 import { type RunningExporter, startExporter, untilSignal } from './run.js';
 
 export const DEMO_HELP = `Usage: tkmprom demo [options]
@@ -70,11 +69,11 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
       'state-dir': opts.stateDir,
       ...opts.broker,
     },
+    // The embedded broker's address is the demo's --broker-listen.
+    flagNames: { 'embedded-broker': '--broker-listen' },
   });
   config.streams.rules = streamMappingRules();
-  const exporter = await startExporter(config, logger, (key) =>
-    key === 'listen' ? '--broker-listen' : runFlagName(key),
-  );
+  const exporter = await startExporter(config, logger);
   const broker = config.embeddedBroker!;
   const brokerHost = broker.host === '0.0.0.0' ? '127.0.0.1' : broker.host;
   const brokerUrl = `mqtt://${brokerHost.includes(':') ? `[${brokerHost}]` : brokerHost}:${broker.port}`;
@@ -101,18 +100,22 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
 }
 
 export async function demoCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    listen: { type: 'string' },
-    'broker-listen': { type: 'string' },
-    devices: { type: 'string' },
-    speed: { type: 'string' },
-    seed: { type: 'string' },
-    duration: { type: 'string' },
-    'state-dir': { type: 'string' },
-    'log-level': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-    ...Object.fromEntries(DEMO_BROKER_FLAGS.map((f) => [f, { type: 'string' as const }])),
-  });
+  const { values } = parse(
+    args,
+    {
+      listen: { type: 'string' },
+      'broker-listen': { type: 'string' },
+      devices: { type: 'string' },
+      speed: { type: 'string' },
+      seed: { type: 'string' },
+      duration: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      ...Object.fromEntries(DEMO_BROKER_FLAGS.map((f) => [f, { type: 'string' as const }])),
+    },
+    'demo',
+  );
   if (values.help) {
     process.stdout.write(DEMO_HELP);
     return 0;
