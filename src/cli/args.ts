@@ -69,13 +69,3 @@ function usageMessage(err: Error & { code?: string }, options: Options): string 
   }
   return err.message.replace(/\. To specify a positional argument.*$/s, '');
 }
-
-/** parseFlags for `run` and `demo`, whose errors the program prints with a pointer to the help. */
-export function parse(args: string[], options: Options, command: string) {
-  try {
-    return parseFlags(args, options);
-  } catch (err) {
-    if (err instanceof TkmpromError) err.message += ` (see tkmprom ${command} --help)`;
-    throw err;
-  }
-}

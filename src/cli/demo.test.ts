@@ -3,7 +3,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { TkmpromError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { type DemoOptions, startDemo } from './demo.js';
+import { type DemoOptions, demoCommand, startDemo } from './demo.js';
 
 const options = (brokerListen: string): DemoOptions => ({
   listen: '127.0.0.1:0',
@@ -47,4 +47,18 @@ test('a bad --broker-listen value is named as --broker-listen, not --embedded-br
     err.message,
     'invalid configuration:\n  embeddedBroker (--broker-listen): expected HOST:PORT such as 127.0.0.1:1883, got "nowhere"',
   );
+});
+
+test("the demo's own usage errors name the option and are TKM_CLI_USAGE", async () => {
+  const cases: [string[], string][] = [
+    [['--devices', 'x'], '--devices: expected a positive number, got "x"'],
+    [['--duration', '10'], '--duration: expected a duration such as 90s or 5m, got "10"'],
+    [['--devcies', '5'], 'unknown option --devcies; did you mean --devices?'],
+    [['--broker-lisen', 'x'], 'unknown option --broker-lisen; did you mean --broker-listen?'],
+  ];
+  for (const [args, message] of cases) {
+    const err = await failure(demoCommand(args));
+    assert.equal(err.code, 'TKM_CLI_USAGE');
+    assert.equal(err.message, message);
+  }
 });

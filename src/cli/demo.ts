@@ -2,7 +2,7 @@ import { parseDuration } from '../config/index.js';
 import { loadConfig, SETTINGS } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
-import { parse } from './args.js';
+import { parseFlags } from './args.js';
 import { type RunningExporter, startExporter, untilSignal } from './run.js';
 
 export const DEMO_HELP = `Usage: tkmprom demo [options]
@@ -100,22 +100,18 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
 }
 
 export async function demoCommand(args: string[]): Promise<number> {
-  const { values } = parse(
-    args,
-    {
-      listen: { type: 'string' },
-      'broker-listen': { type: 'string' },
-      devices: { type: 'string' },
-      speed: { type: 'string' },
-      seed: { type: 'string' },
-      duration: { type: 'string' },
-      'state-dir': { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-      ...Object.fromEntries(DEMO_BROKER_FLAGS.map((f) => [f, { type: 'string' as const }])),
-    },
-    'demo',
-  );
+  const { values } = parseFlags(args, {
+    listen: { type: 'string' },
+    'broker-listen': { type: 'string' },
+    devices: { type: 'string' },
+    speed: { type: 'string' },
+    seed: { type: 'string' },
+    duration: { type: 'string' },
+    'state-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    ...Object.fromEntries(DEMO_BROKER_FLAGS.map((f) => [f, { type: 'string' as const }])),
+  });
   if (values.help) {
     process.stdout.write(DEMO_HELP);
     return 0;
@@ -124,7 +120,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     if (v === undefined) return fallback;
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) {
-      throw new TkmpromError(ErrorCodes.CLI_USAGE, `--${name} expects a positive number, got "${v}"`);
+      throw new TkmpromError(ErrorCodes.CLI_USAGE, `--${name}: expected a positive number, got "${v}"`);
     }
     return n;
   };
@@ -146,7 +142,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     if (durationMs === undefined) {
       throw new TkmpromError(
         ErrorCodes.CLI_USAGE,
-        `--duration expects a duration such as 90s or 5m, got "${values.duration}"`,
+        `--duration: expected a duration such as 90s or 5m, got "${values.duration}"`,
       );
     }
   }

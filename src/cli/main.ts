@@ -51,7 +51,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     );
   }
   const command = await (named ?? COMMANDS.run!)();
-  return command(named ? rest : argv, env);
+  try {
+    return await command(named ? rest : argv, env);
+  } catch (err) {
+    // Every usage error of `run` and `demo` points to the help of the command it came from.
+    if (isTkmpromError(err) && err.code === ErrorCodes.CLI_USAGE) {
+      err.message += ` (see tkmprom ${named ? first : 'run'} --help)`;
+    }
+    throw err;
+  }
 }
 
 async function version(): Promise<string> {

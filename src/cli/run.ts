@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
 import { brokerOptions } from './broker-options.js';
-import { parse, settingFlags, settingsHelp } from './args.js';
+import { parseFlags, settingFlags, settingsHelp } from './args.js';
 
 export const RUN_HELP = `Usage: tkmprom [run] [options]
 
@@ -25,15 +25,11 @@ never from the command line.
 
 /** Loads the configuration of `run` from argv and the environment. */
 export function runConfig(args: string[], env: NodeJS.ProcessEnv): Config | 'help' {
-  const { values } = parse(
-    args,
-    {
-      ...settingFlags(),
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    'run',
-  );
+  const { values } = parseFlags(args, {
+    ...settingFlags(),
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return 'help';
   return loadConfig({
     file: (values.config as string | undefined) ?? env.TKMPROM_CONFIG,

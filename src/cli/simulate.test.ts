@@ -71,7 +71,10 @@ test('usage errors name the option and exit with 2', async () => {
     ],
     [['--forever', '--duration', '1m'], '--forever: cannot be combined with --duration or --max-messages'],
     [[], 'give --duration, --max-messages, or --forever to run until interrupted'],
-    [['--duration', '10s', '--request-timeout', '1s'], '--request-timeout: must be at least 3s, got "1s"'],
+    [
+      ['--duration', '10s', '--request-timeout', '1s'],
+      '--request-timeout: must be at least 3s, three times the 1 s margin that keeps each simulated reply clear of its timeout, got "1s"',
+    ],
     [
       ['--duration', '10s', '--late-window', 'x'],
       '--late-window: expected a duration such as 500ms, 10s or 5m, got "x"',

@@ -139,7 +139,9 @@ async function parse(args: string[]): Promise<Parsed> {
   }
   const requestTimeoutMs = durationOf('--request-timeout', str('request-timeout'));
   if (requestTimeoutMs !== undefined && requestTimeoutMs < 3000) {
-    throw usage(`--request-timeout: must be at least 3s, got "${str('request-timeout')}"`);
+    throw usage(
+      `--request-timeout: must be at least 3s, three times the 1 s margin that keeps each simulated reply clear of its timeout, got "${str('request-timeout')}"`,
+    );
   }
   const lateWindowMs = durationOf('--late-window', str('late-window'), true);
   const connections = positiveInt('--connections', str('connections'), 64);

@@ -70,7 +70,7 @@ const flag = (fallback: boolean) =>
     });
 
 /** `HOST:PORT` or `[v6]:PORT`; an empty host is every interface. */
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
+function parseHostPort(text: string): { host: string; port: number } | undefined {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : -1;
   if (!m || port > 65535) return undefined;
