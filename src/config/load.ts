@@ -526,8 +526,8 @@ function configError(
     const value = getPath(raw, issue.path);
     let message = plainMessage(issue);
     if (isSecretSetting(path)) {
-      // Never the secret itself, not even inside a message of the schema's.
-      if (typeof value === 'string' && value !== '') message = message.split(value).join('***');
+      // Never the secret itself: messages of the schema's show a value only after "got".
+      message = message.replace(/,? got .*$/s, '');
       if (value !== undefined) message += `, got ${describeSecret(value)}`;
     } else if (value !== undefined && !/\bgot /.test(message)) {
       message += `, got ${shown(value)}`;
