@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { SETTINGS } from '../config/index.js';
+import { closest, SETTINGS } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -33,12 +33,39 @@ function valueName(path: string): string {
   return 'VALUE';
 }
 
-/** parseArgs with usage errors turned into TkmpromError naming the option. */
-export function parse(args: string[], options: Options) {
+/**
+ * parseArgs with every usage error a TkmpromError (TKM_CLI_USAGE) in plain words: an unknown
+ * option with the closest known one (`unknown option --windw; did you mean --window?`), a missing
+ * value, a value given to a switch, an argument where none is taken.
+ */
+export function parseFlags(args: string[], options: Options, { positionals = false } = {}) {
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: Options; strict: true; allowPositionals: true }>
+  >;
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (err) {
-    const msg = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new TkmpromError(ErrorCodes.CLI_USAGE, `${msg} (see --help)`);
+    throw new TkmpromError(ErrorCodes.CLI_USAGE, usageMessage(err as Error & { code?: string }, options));
   }
+  if (!positionals && parsed.positionals.length > 0) {
+    throw new TkmpromError(ErrorCodes.CLI_USAGE, `unexpected argument "${parsed.positionals[0]}"`);
+  }
+  return parsed;
+}
+
+function usageMessage(err: Error & { code?: string }, options: Options): string {
+  const option = /'(-[^' ]+)/.exec(err.message)?.[1];
+  if (option === undefined) return err.message.replace(/\. To specify a positional argument.*$/s, '');
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const near = option.startsWith('--') ? closest(option.slice(2), Object.keys(options)) : undefined;
+    return near === undefined
+      ? `unknown option ${option}`
+      : `unknown option ${option}; did you mean --${near}?`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return options[option.replace(/^-+/, '')]?.type === 'boolean' || /does not take/.test(err.message)
+      ? `option ${option} takes no value`
+      : `option ${option} needs a value`;
+  }
+  return err.message.replace(/\. To specify a positional argument.*$/s, '');
 }

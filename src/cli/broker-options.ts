@@ -5,18 +5,21 @@ import { ErrorCodes, TkmpromError } from '../errors.js';
 /**
  * The broker's options from the config's one `broker` section, for `tkmprom broker` and for the
  * embedded broker of `run` and `demo` alike. `plain` is the plain MQTT listener (undefined for
- * none); `flag` spells a setting's flag as the command takes it. Errors name the flag and the
- * config key, since either may have set it.
+ * none); `setting` names a setting as the user gave it (config's `settingName`: the flag as the
+ * command spells it, the environment variable, or the file's key and line). Errors name it and
+ * the config key.
  * Settings that only make sense together are checked here, each error naming both.
  */
 export function brokerOptions(
   b: Config['broker'],
   plain: HostPort | undefined,
-  flag: (key: keyof Config['broker']) => string,
+  setting: (key: keyof Config['broker']) => string,
 ): BrokerOptions {
   const invalid = (message: string) => new TkmpromError(ErrorCodes.CONFIG_INVALID, message);
-  const name = (key: keyof Config['broker']) =>
-    key === 'listen' ? flag(key) : `${flag(key)} (broker.${key})`;
+  const name = (key: keyof Config['broker']) => {
+    const given = setting(key);
+    return key === 'listen' || given.startsWith(`broker.${key} `) ? given : `${given} (broker.${key})`;
+  };
   const options: BrokerOptions = { drainTimeoutMs: b.drainTimeout };
   if (plain !== undefined) options.listen = plain;
   if (b.tlsListen !== undefined) {
@@ -53,11 +56,6 @@ export function brokerOptions(
   }
   if (b.maxConnections !== undefined) options.maxConnections = b.maxConnections;
   return options;
-}
-
-/** Setting names as `run` and `demo` spell them: their flags, `--broker-tls-listen` and so on. */
-export function runFlagName(key: keyof Config['broker']): string {
-  return key === 'listen' ? '--embedded-broker' : `--broker-${kebab(key)}`;
 }
 
 /** `tlsListen` → `tls-listen`. */

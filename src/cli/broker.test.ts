@@ -45,12 +45,16 @@ function fakeIo(stdinText = ''): BrokerCommandIo & { out: () => string; err: () 
 
 describe('usage errors name the option and return 2', () => {
   const cases: [string[], string][] = [
-    [['--bogus'], "Unknown option '--bogus'"],
+    [['--bogus'], 'unknown option --bogus'],
+    [['--tls-lisen', 'x'], 'unknown option --tls-lisen; did you mean --tls-listen?'],
     [['serve'], 'unexpected argument "serve"'],
     [['add-user', '--username', 'a'], 'add-user: --password-file is required'],
     [['add-user', '--password-file', 'f'], 'add-user: --username is required'],
     [['add-user', '--password-file', 'f', '--username', 'a:b'], 'add-user: --username: "a:b"'],
-    [['add-user', '--password', 'x'], "Unknown option '--password'"],
+    [
+      ['add-user', '--password', 'x'],
+      'add-user: unknown option --password (the password comes from TKMPROM_BROKER_PASSWORD or standard input, never from the command line)',
+    ],
   ];
   for (const [args, message] of cases) {
     test(args.join(' '), async () => {
@@ -66,7 +70,7 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
   const cases: [string[], string][] = [
     [
       ['--listen', 'nope'],
-      'broker.listen: expected HOST:PORT such as 127.0.0.1:1883, or off, got "nope" (from --listen)',
+      'broker.listen (--listen): expected HOST:PORT such as 127.0.0.1:1883, or off, got "nope"',
     ],
     [['--acl-file', 'acl.yaml'], '--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'],
     [['--tls-listen', '127.0.0.1:0'], '--tls-listen (broker.tlsListen) needs --tls-cert (broker.tlsCert)'],
@@ -78,15 +82,21 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
     [['--ws-path', '/mqtt'], '--ws-path (broker.wsPath) needs --ws-listen (broker.wsListen)'],
     [
       ['--ws-listen', '127.0.0.1:0', '--ws-path', 'mqtt'],
-      'broker.wsPath: expected a path starting with "/", got "mqtt" (from --ws-path)',
+      'broker.wsPath (--ws-path): expected a path starting with "/", got "mqtt"',
     ],
-    [['--max-connections', '0'], 'broker.maxConnections'],
-    [['--max-connections', '0'], '(from --max-connections)'],
+    [['--max-connections', '0'], 'broker.maxConnections (--max-connections): must be at least 1, got 0'],
+    [
+      ['--max-connections', 'many'],
+      'broker.maxConnections (--max-connections): expected a whole number, got "many"',
+    ],
     [
       ['--drain-timeout', 'soon'],
-      'broker.drainTimeout: expected a duration such as 500ms, 10s, 5m, got "soon" (from --drain-timeout)',
+      'broker.drainTimeout (--drain-timeout): expected a duration such as 10s (a number and ms, s, m, h or d), got "soon"',
     ],
-    [['--log-level', 'loud'], '"loud" (from --log-level)'],
+    [
+      ['--log-level', 'loud'],
+      'log.level (--log-level): expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
     [
       ['--listen', 'off'],
       '--listen off leaves no listener: add --tls-listen (broker.tlsListen) or --ws-listen (broker.wsListen)',
@@ -105,15 +115,21 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
   test('from the environment and the config file, the error names the variable or the file', async () => {
     const io = fakeIo();
     assert.equal(await brokerCommand([], { TKMPROM_BROKER_DRAIN_TIMEOUT: 'soon' }, io), 1);
-    assert.ok(io.err().includes('(from environment variable TKMPROM_BROKER_DRAIN_TIMEOUT)'), io.err());
+    assert.ok(io.err().includes('broker.drainTimeout (TKMPROM_BROKER_DRAIN_TIMEOUT): '), io.err());
     const dir = await mkdtemp(join(tmpdir(), 'tkmprom-broker-config-'));
     const file = join(dir, 'tkmprom.yaml');
     await writeFile(file, 'broker:\n  aclFile: acl.yaml\n');
     const io2 = fakeIo();
     assert.equal(await brokerCommand(['--config', file], {}, io2), 1);
-    assert.ok(
-      io2.err().includes('--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'),
+    assert.equal(
       io2.err(),
+      `tkmprom broker: broker.aclFile (${file} line 2) needs --password-file (broker.passwordFile) [TKM_CONFIG_INVALID]\n`,
+    );
+    const io3 = fakeIo();
+    assert.equal(await brokerCommand([], { TKMPROM_BROKER_TLS_CERT: 'c.pem' }, io3), 1);
+    assert.equal(
+      io3.err(),
+      'tkmprom broker: TKMPROM_BROKER_TLS_CERT (broker.tlsCert) needs --tls-listen (broker.tlsListen) [TKM_CONFIG_INVALID]\n',
     );
   });
 });
@@ -158,7 +174,16 @@ test('a taken port fails with exit 1 and names --listen', async () => {
     assert.equal(await brokerCommand(['--listen', `127.0.0.1:${port}`, '--log-level', 'silent'], {}, io), 1);
     assert.equal(
       io.err(),
-      `tkmprom broker: --listen: address 127.0.0.1:${port} is already in use [TKM_LISTEN_ADDRESS_IN_USE]\n`,
+      `tkmprom broker: --listen: address 127.0.0.1:${port} is already in use; pick another port for --listen [TKM_LISTEN_ADDRESS_IN_USE]\n`,
+    );
+    const fromEnv = fakeIo();
+    assert.equal(
+      await brokerCommand(['--log-level', 'silent'], { TKMPROM_BROKER_LISTEN: `127.0.0.1:${port}` }, fromEnv),
+      1,
+    );
+    assert.equal(
+      fromEnv.err(),
+      `tkmprom broker: TKMPROM_BROKER_LISTEN: address 127.0.0.1:${port} is already in use; pick another port for TKMPROM_BROKER_LISTEN [TKM_LISTEN_ADDRESS_IN_USE]\n`,
     );
   } finally {
     await new Promise((resolve) => blocker.close(resolve));

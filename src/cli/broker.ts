@@ -1,15 +1,15 @@
-import { parseArgs } from 'node:util';
 import { BrokerListenError, type BrokerOptions, type EmbeddedBroker, startBroker } from '../broker/index.js';
 import { registerBrokerMetrics } from '../broker/index.js';
 import { addUser, isValidUsername } from '../broker/index.js';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, settingName } from '../config/index.js';
 import type { Config, HostPort } from '../config/index.js';
-import { isTkmpromError } from '../errors.js';
+import { ErrorCodes, isTkmpromError, TkmpromError } from '../errors.js';
 import { registerProcessMetrics } from '../export/index.js';
 import { Registry } from '../export/index.js';
 import { type HttpServer, startHttpServer } from '../http/index.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
-import { brokerOptions, kebab } from './broker-options.js';
+import { parseFlags } from './args.js';
+import { brokerOptions } from './broker-options.js';
 
 export const BROKER_HELP = `Usage: tkmprom broker [options]
        tkmprom broker add-user --password-file FILE --username NAME
@@ -48,15 +48,11 @@ password comes from the environment variable TKMPROM_BROKER_PASSWORD or standard
 never from the command line.
 `;
 
-const LISTENER_OPTION = { mqtt: '--listen', mqtts: '--tls-listen', ws: '--ws-listen' } as const;
-
 export interface BrokerCommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
 }
-
-class UsageError extends Error {}
 
 function usage(io: BrokerCommandIo, message: string): number {
   io.stderr.write(`tkmprom broker: ${message}\nRun "tkmprom broker --help" for usage.\n`);
@@ -80,9 +76,7 @@ export async function brokerCommand(
   try {
     parsed = parseRunArgs(args, env);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      return usage(io, (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
-    }
+    if (isTkmpromError(err) && err.code === ErrorCodes.CLI_USAGE) return usage(io, err.message);
     if (isTkmpromError(err)) {
       io.stderr.write(`tkmprom broker: ${err.message} [${err.code}]\n`);
       return 1;
@@ -100,8 +94,12 @@ export async function brokerCommand(
     broker = await startBroker({ ...parsed.options, logger });
   } catch (err) {
     if (!isTkmpromError(err)) throw err;
-    const message =
-      err instanceof BrokerListenError ? `${LISTENER_OPTION[err.listener]}: ${err.message}` : err.message;
+    let message = err.message;
+    if (err instanceof BrokerListenError) {
+      const option = parsed.listenerName(err.listener);
+      message = `${option}: ${err.message}`;
+      if (err.code === ErrorCodes.LISTEN_ADDRESS_IN_USE) message += `; pick another port for ${option}`;
+    }
     logger.fatal({ code: err.code }, message);
     io.stderr.write(`tkmprom broker: ${message} [${err.code}]\n`);
     return 1;
@@ -109,7 +107,7 @@ export async function brokerCommand(
   let http: HttpServer | undefined;
   if (parsed.http !== undefined) {
     try {
-      http = await brokerHttp(broker, parsed.http, logger);
+      http = await brokerHttp(broker, parsed.http, parsed.httpName, logger);
     } catch (err) {
       await broker.close();
       if (!isTkmpromError(err)) throw err;
@@ -157,13 +155,18 @@ export async function brokerCommand(
 }
 
 /** `/metrics` (the broker's own series and the process's) and `/healthz`, as a broker operator expects. */
-async function brokerHttp(broker: EmbeddedBroker, at: HostPort, logger: Logger): Promise<HttpServer> {
+async function brokerHttp(
+  broker: EmbeddedBroker,
+  at: HostPort,
+  optionName: string,
+  logger: Logger,
+): Promise<HttpServer> {
   const registry = new Registry();
   registerBrokerMetrics(registry, broker);
   registerProcessMetrics(registry);
   const http = await startHttpServer({
     ...at,
-    optionName: '--http-listen',
+    optionName,
     registry,
     ready: () => true,
     logger,
@@ -194,15 +197,14 @@ const FLAG_NAMES: Record<string, string> = Object.fromEntries(
   Object.entries(BROKER_FLAGS).map(([own, setting]) => [setting, `--${own}`]),
 );
 
-/** Setting names as `tkmprom broker` spells them: its own flags. */
-function ownFlagName(key: keyof Config['broker']): string {
-  return FLAG_NAMES[`broker-${kebab(key)}`]!;
-}
-
 interface BrokerRun {
   options: BrokerOptions;
   logLevel: LogLevel;
   http: HostPort | undefined;
+  /** `--http-listen`, or the variable or file key that set it: for a taken port. */
+  httpName: string;
+  /** Likewise for each MQTT listener. */
+  listenerName: (listener: 'mqtt' | 'mqtts' | 'ws') => string;
 }
 
 /**
@@ -210,27 +212,29 @@ interface BrokerRun {
  * loader as the exporter's settings: HOST:PORT, durations and numbers are parsed once, there.
  */
 function parseRunArgs(args: string[], env: NodeJS.ProcessEnv): 'help' | BrokerRun {
-  const parsed = parseArgs({
+  const parsed = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       ...Object.fromEntries(
         Object.keys(BROKER_FLAGS).map((f) => [
           f,
-          { type: f === 'tls-require-client-cert' ? 'boolean' : 'string' },
+          { type: f === 'tls-require-client-cert' ? ('boolean' as const) : ('string' as const) },
         ]),
       ),
       config: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
-    } as NonNullable<Parameters<typeof parseArgs>[0]>['options'],
-  });
+    },
+    { positionals: true },
+  );
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const positionals = parsed.positionals;
   if (values.help) return 'help';
   if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${positionals[0]}" (the only subcommand is add-user)`);
+    throw new TkmpromError(
+      ErrorCodes.CLI_USAGE,
+      `unexpected argument "${positionals[0]}" (the only subcommand is add-user)`,
+    );
   }
   const flags: Record<string, string | boolean | undefined> = {
     'log-level': values['log-level'] as string | undefined,
@@ -243,26 +247,32 @@ function parseRunArgs(args: string[], env: NodeJS.ProcessEnv): 'help' | BrokerRu
     flagNames: { ...FLAG_NAMES, 'log-level': '--log-level' },
   });
   const b = config.broker;
-  const options = brokerOptions(b, b.listen === 'off' ? undefined : b.listen, ownFlagName);
-  return { options, logLevel: config.log.level, http: b.httpListen };
+  const name = (key: keyof Config['broker']) => settingName(config, `broker.${key}`);
+  const options = brokerOptions(b, b.listen === 'off' ? undefined : b.listen, name);
+  const listeners = { mqtt: 'listen', mqtts: 'tlsListen', ws: 'wsListen' } as const;
+  return {
+    options,
+    logLevel: config.log.level,
+    http: b.httpListen,
+    httpName: name('httpListen'),
+    listenerName: (l) => name(listeners[l]),
+  };
 }
 
 async function addUserCommand(args: string[], env: NodeJS.ProcessEnv, io: BrokerCommandIo): Promise<number> {
   let values: { 'password-file'?: string; username?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        'password-file': { type: 'string' },
-        username: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseFlags(args, {
+      'password-file': { type: 'string' },
+      username: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    }) as { values: typeof values });
   } catch (err) {
+    if (!isTkmpromError(err)) throw err;
+    const password = args.some((a) => a === '--password' || a.startsWith('--password='));
     return usage(
       io,
-      `add-user: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`,
+      `add-user: ${err.message}${password ? ' (the password comes from TKMPROM_BROKER_PASSWORD or standard input, never from the command line)' : ''}`,
     );
   }
   if (values.help) {

@@ -2,8 +2,7 @@ import { parseDuration } from '../config/index.js';
 import { loadConfig, SETTINGS } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
-import { parse } from './args.js';
-import { runFlagName } from './broker-options.js';
+import { parseFlags } from './args.js';
 import { type RunningExporter, startExporter, untilSignal } from './run.js';
 
 export const DEMO_HELP = `Usage: tkmprom demo [options]
@@ -70,11 +69,11 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
       'state-dir': opts.stateDir,
       ...opts.broker,
     },
+    // The embedded broker's address is the demo's --broker-listen.
+    flagNames: { 'embedded-broker': '--broker-listen' },
   });
   config.streams.rules = streamMappingRules();
-  const exporter = await startExporter(config, logger, (key) =>
-    key === 'listen' ? '--broker-listen' : runFlagName(key),
-  );
+  const exporter = await startExporter(config, logger);
   const broker = config.embeddedBroker!;
   const brokerHost = broker.host === '0.0.0.0' ? '127.0.0.1' : broker.host;
   const brokerUrl = `mqtt://${brokerHost.includes(':') ? `[${brokerHost}]` : brokerHost}:${broker.port}`;
@@ -102,7 +101,7 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
 }
 
 export async function demoCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, {
+  const { values } = parseFlags(args, {
     listen: { type: 'string' },
     'broker-listen': { type: 'string' },
     devices: { type: 'string' },
@@ -122,7 +121,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     if (v === undefined) return fallback;
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) {
-      throw new TkmpromError(ErrorCodes.CLI_USAGE, `--${name} expects a positive number, got "${v}"`);
+      throw new TkmpromError(ErrorCodes.CLI_USAGE, `--${name}: expected a positive number, got "${v}"`);
     }
     return n;
   };
@@ -144,7 +143,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     if (durationMs === undefined) {
       throw new TkmpromError(
         ErrorCodes.CLI_USAGE,
-        `--duration expects a duration such as 90s or 5m, got "${values.duration}"`,
+        `--duration: expected a duration such as 90s or 5m, got "${values.duration}"`,
       );
     }
   }

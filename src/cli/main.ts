@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { isTkmpromError } from '../errors.js';
+import { ErrorCodes, isTkmpromError, TkmpromError } from '../errors.js';
 
 const HELP = `tkmprom: Prometheus exporter for a TickrMeter fleet's MQTT traffic
 
@@ -43,13 +43,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
   const named = first !== undefined && !first.startsWith('-') ? COMMANDS[first] : undefined;
   if (first !== undefined && !first.startsWith('-') && named === undefined) {
-    process.stderr.write(
-      `tkmprom: unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`,
+    const { closest } = await import('../config/index.js');
+    const near = closest(first, Object.keys(COMMANDS));
+    throw new TkmpromError(
+      ErrorCodes.CLI_USAGE,
+      `unknown command "${first}"${near === undefined ? '' : `; did you mean ${near}?`} (commands: ${Object.keys(COMMANDS).join(', ')})`,
     );
-    return 2;
   }
   const command = await (named ?? COMMANDS.run!)();
-  return command(named ? rest : argv, env);
+  try {
+    return await command(named ? rest : argv, env);
+  } catch (err) {
+    // Every usage error of `run` and `demo` points to the help of the command it came from.
+    if (isTkmpromError(err) && err.code === ErrorCodes.CLI_USAGE) {
+      err.message += ` (see tkmprom ${named ? first : 'run'} --help)`;
+    }
+    throw err;
+  }
 }
 
 async function version(): Promise<string> {

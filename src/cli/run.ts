@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, settingName } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
 import { startHttpServer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
-import { brokerOptions, runFlagName } from './broker-options.js';
-import { parse, settingFlags, settingsHelp } from './args.js';
+import { brokerOptions } from './broker-options.js';
+import { parseFlags, settingFlags, settingsHelp } from './args.js';
 
 export const RUN_HELP = `Usage: tkmprom [run] [options]
 
@@ -25,7 +25,7 @@ never from the command line.
 
 /** Loads the configuration of `run` from argv and the environment. */
 export function runConfig(args: string[], env: NodeJS.ProcessEnv): Config | 'help' {
-  const { values } = parse(args, {
+  const { values } = parseFlags(args, {
     ...settingFlags(),
     config: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -46,14 +46,16 @@ export interface RunningExporter {
 }
 
 /** Starts the exporter with its source and HTTP server; the CLI and the demo both use it. */
-export async function startExporter(
-  config: Config,
-  logger: Logger,
-  /** How the command names the broker settings in errors: `run`'s flags unless told otherwise. */
-  brokerSettingName: (key: keyof Config['broker']) => string = runFlagName,
-): Promise<RunningExporter> {
+export async function startExporter(config: Config, logger: Logger): Promise<RunningExporter> {
+  // Errors name each setting as the user gave it: its flag (as this command spells it), its
+  // environment variable, or its key in the file.
+  const brokerSettingName = (key: keyof Config['broker']) =>
+    settingName(config, key === 'listen' ? 'embeddedBroker' : `broker.${key}`);
   // Everything that can fail on configuration alone fails before anything is started.
-  const token = config.api.tokenFile === undefined ? undefined : readToken(config.api.tokenFile);
+  const token =
+    config.api.tokenFile === undefined
+      ? undefined
+      : readToken(config.api.tokenFile, settingName(config, 'api.tokenFile'));
   const embeddedBroker =
     config.embeddedBroker === undefined
       ? undefined
@@ -82,7 +84,7 @@ export async function startExporter(
   const http = await startHttpServer({
     host: config.listen.host,
     port: config.listen.port,
-    optionName: '--listen',
+    optionName: settingName(config, 'listen'),
     registry: exporter.registry,
     ready: () => source.ready,
     notReadyReason: () => source.notReadyReason,
@@ -162,13 +164,16 @@ export async function runCommand(args: string[], env: NodeJS.ProcessEnv): Promis
   return 0;
 }
 
-function readToken(file: string): string {
+function readToken(file: string, name: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
     throw new TkmpromError(
       ErrorCodes.CONFIG_INVALID,
-      `api.tokenFile: cannot read ${file}: ${(err as Error).message}`,
+      `${name}: cannot read the API token file ${file} (${why}); give the path of a readable file holding the token`,
     );
   }
 }

@@ -71,7 +71,10 @@ test('usage errors name the option and exit with 2', async () => {
     ],
     [['--forever', '--duration', '1m'], '--forever: cannot be combined with --duration or --max-messages'],
     [[], 'give --duration, --max-messages, or --forever to run until interrupted'],
-    [['--duration', '10s', '--request-timeout', '1s'], '--request-timeout: must be at least 3s, got "1s"'],
+    [
+      ['--duration', '10s', '--request-timeout', '1s'],
+      '--request-timeout: must be at least 3s, three times the 1 s margin that keeps each simulated reply clear of its timeout, got "1s"',
+    ],
     [
       ['--duration', '10s', '--late-window', 'x'],
       '--late-window: expected a duration such as 500ms, 10s or 5m, got "x"',
@@ -100,8 +103,12 @@ test('usage errors name the option and exit with 2', async () => {
       ['--duration', '10s', '--truth', join(dir, 'no', 'such', 't.json')],
       `--truth: cannot write into the folder of "${join(dir, 'no', 'such', 't.json')}"`,
     ],
-    [['--duration', '10s', '--bogus'], "Unknown option '--bogus'"],
-    [['--duration', '10s', '--speed'], "Option '--speed <value>' argument missing"],
+    [['--duration', '10s', '--bogus'], 'unknown option --bogus'],
+    [['--duration', '10s', '--devcies', '5'], 'unknown option --devcies; did you mean --devices?'],
+    [['--duration', '10s', '--sped=2'], 'unknown option --sped; did you mean --speed?'],
+    [['--duration', '10s', '--speed'], 'option --speed needs a value'],
+    [['--duration', '10s', '--forever=yes'], 'option --forever takes no value'],
+    [['--duration', '10s', 'extra'], 'unexpected argument "extra"'],
   ];
   for (const [args, message] of cases) {
     const r = await run(args);
@@ -111,8 +118,13 @@ test('usage errors name the option and exit with 2', async () => {
   }
 });
 
-test('an unreachable broker fails with 1', async () => {
+test('an unreachable broker is one coded line with the URL and the fix, and exit 1', async () => {
   const port = await freePort();
-  const r = await run(['--mqtt-url', `mqtt://127.0.0.1:${port}`, '--duration', '5s', '--log-level', 'error']);
+  const r = await run(['--mqtt-url', `mqtt://sim:hunter2@127.0.0.1:${port}`, '--duration', '5s']);
   assert.equal(r.code, 1);
+  assert.equal(
+    r.err,
+    `tkmprom simulate: --mqtt-url: cannot connect to mqtt://sim:***@127.0.0.1:${port}: connection refused (no broker listens there); start a broker there (tkmprom broker) or point --mqtt-url at a running one [TKM_BROKER_UNREACHABLE]\n`,
+  );
+  assert.equal(r.out, '');
 });

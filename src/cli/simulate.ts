@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/index.js';
 import { ErrorCodes, isTkmpromError, TkmpromError } from '../errors.js';
+import { parseFlags } from './args.js';
 import { createLogger, type LogLevel } from '../log.js';
 import {
   DEMO_SCENARIO,
@@ -88,32 +88,22 @@ interface Parsed {
 }
 
 async function parse(args: string[]): Promise<Parsed> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'mqtt-url': { type: 'string' },
-        devices: { type: 'string' },
-        speed: { type: 'string' },
-        seed: { type: 'string' },
-        duration: { type: 'string' },
-        'max-messages': { type: 'string' },
-        forever: { type: 'boolean' },
-        scenario: { type: 'string' },
-        truth: { type: 'string' },
-        'request-timeout': { type: 'string' },
-        'late-window': { type: 'string' },
-        connections: { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+  const { values } = parseFlags(args, {
+    'mqtt-url': { type: 'string' },
+    devices: { type: 'string' },
+    speed: { type: 'string' },
+    seed: { type: 'string' },
+    duration: { type: 'string' },
+    'max-messages': { type: 'string' },
+    forever: { type: 'boolean' },
+    scenario: { type: 'string' },
+    truth: { type: 'string' },
+    'request-timeout': { type: 'string' },
+    'late-window': { type: 'string' },
+    connections: { type: 'string' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const str = (k: string) => values[k] as string | undefined;
   if (values.help) {
     return { options: { mqttUrl: '' }, truthPath: undefined, logLevel: 'info', help: true };
@@ -150,7 +140,9 @@ async function parse(args: string[]): Promise<Parsed> {
   }
   const requestTimeoutMs = durationOf('--request-timeout', str('request-timeout'));
   if (requestTimeoutMs !== undefined && requestTimeoutMs < 3000) {
-    throw usage(`--request-timeout: must be at least 3s, got "${str('request-timeout')}"`);
+    throw usage(
+      `--request-timeout: must be at least 3s, three times the 1 s margin that keeps each simulated reply clear of its timeout, got "${str('request-timeout')}"`,
+    );
   }
   const lateWindowMs = durationOf('--late-window', str('late-window'), true);
   const connections = positiveInt('--connections', str('connections'), 64);
@@ -236,8 +228,20 @@ export async function simulateCommand(
   try {
     handle = await startSimulation(options);
   } catch (err) {
-    logger.error({ err, code: isTkmpromError(err) ? err.code : undefined }, (err as Error).message);
-    return isTkmpromError(err) || err instanceof RangeError ? 2 : 1;
+    if (isTkmpromError(err) && err.code === ErrorCodes.BROKER_UNREACHABLE) {
+      // One line and the fix, no stack: the usual cause is a broker not started yet.
+      const fix = /credentials/.test(err.message)
+        ? 'give the user name and password in --mqtt-url (mqtt://USER:PASSWORD@HOST:PORT)'
+        : 'start a broker there (tkmprom broker) or point --mqtt-url at a running one';
+      io.stderr.write(`tkmprom simulate: --mqtt-url: ${err.message}; ${fix} [${err.code}]\n`);
+      return 1;
+    }
+    if (isTkmpromError(err)) {
+      io.stderr.write(`tkmprom simulate: ${err.message} [${err.code}]\n`);
+      return err.code === ErrorCodes.SCENARIO_INVALID ? 2 : 1;
+    }
+    logger.error({ err }, (err as Error).message);
+    return err instanceof RangeError ? 2 : 1;
   }
 
   let signals = 0;

@@ -2,3 +2,5 @@
 export * from './duration.js';
 export * from './load.js';
 export * from './schema.js';
+export * from './secrets.js';
+export * from './suggest.js';

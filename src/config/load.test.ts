@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { TkmpromError } from '../errors.js';
-import { loadConfig } from './load.js';
+import { loadConfig, settingName } from './load.js';
+import { isSecretSetting } from './secrets.js';
+import { closest, editDistance } from './suggest.js';
 
 function tempFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tkmprom-config-'));
@@ -51,48 +53,194 @@ describe('configuration', () => {
     assert.equal(c.mqtt.password, 'fromfile');
   });
 
-  test('the batch window may be 0 (off); other durations may not', () => {
+  test('the batch window may be 0 (off); other durations may not, and say why', () => {
     assert.equal(loadConfig({}).mqtt.batchWindow, 50);
     assert.equal(loadConfig({ flags: { 'mqtt-batch-window': '0ms' } }).mqtt.batchWindow, 0);
     assert.equal(loadConfig({ env: { TKMPROM_MQTT_BATCH_WINDOW: '50ms' } }).mqtt.batchWindow, 50);
     const e = errorOf(() => loadConfig({ flags: { 'request-timeout': '0s' } }));
-    assert.match(
+    assert.equal(
       e.message,
-      /correlation\.requestTimeout: expected a duration such as 500ms, 10s, 5m, got "0s"/,
+      'invalid configuration:\n  correlation.requestTimeout (--request-timeout): must be a positive duration such as 10s; a request needs time to be answered, got "0s"',
     );
     const w = errorOf(() => loadConfig({ flags: { 'mqtt-batch-window': 'soon' } }));
-    assert.match(w.message, /mqtt\.batchWindow: expected a duration such as 0ms, 20ms, 1s, got "soon"/);
+    assert.equal(
+      w.message,
+      'invalid configuration:\n  mqtt.batchWindow (--mqtt-batch-window): expected a duration such as 50ms (a number and ms, s, m, h or d), or 0ms to read every message at once, got "soon"',
+    );
   });
 
-  test('a bad value names the field, the value, its source and what is allowed', () => {
+  test('a bad value names the field, where it came from, the value and what is allowed', () => {
     let e = errorOf(() => loadConfig({ flags: { 'request-timeout': 'ten' } }));
     assert.equal(e.code, 'TKM_CONFIG_INVALID');
-    assert.match(
+    assert.equal(
       e.message,
-      /correlation\.requestTimeout: expected a duration such as 500ms, 10s, 5m, got "ten" \(from --request-timeout\)/,
+      'invalid configuration:\n  correlation.requestTimeout (--request-timeout): expected a duration such as 10s (a number and ms, s, m, h or d), got "ten"',
     );
     e = errorOf(() => loadConfig({ env: { TKMPROM_LISTEN: 'nowhere' } }));
-    assert.match(
+    assert.equal(
       e.message,
-      /listen: expected HOST:PORT such as 127\.0\.0\.1:9883, got "nowhere" \(from environment variable TKMPROM_LISTEN\)/,
+      'invalid configuration:\n  listen (TKMPROM_LISTEN): expected HOST:PORT such as 127.0.0.1:9883, got "nowhere"',
     );
     const file = tempFile('limits:\n  maxPendingPerDevice: 4\n  bogus: 1\n');
     e = errorOf(() => loadConfig({ file }));
-    assert.match(e.message, /limits\.maxPendingPerDevice: .*16.*got 4 \(from config file/);
-    assert.match(e.message, /limits: unknown setting bogus/);
+    assert.equal(
+      e.message,
+      [
+        'invalid configuration:',
+        `  limits.maxPendingPerDevice (${file} line 2): must be at least 16; fewer would evict the requests of a device that asks in quick succession before their replies come, got 4`,
+        `  limits.bogus (${file} line 3): unknown setting; the settings under limits are maxDevices, maxSymbols, maxStreams, maxPendingPerDevice, maxPendingTotal, maxPayloadBytes, maxLabelValues (examples/tkmprom.yaml lists every setting)`,
+      ].join('\n'),
+    );
   });
 
-  test('YAML syntax errors give the line', () => {
-    const e = errorOf(() => loadConfig({ file: tempFile('mqtt:\n  url: [unclosed\n') }));
+  test('a number that is not one says what it got, not NaN', () => {
+    const cases: [Record<string, string>, Record<string, string>, string][] = [
+      [
+        { 'max-devices': 'lots' },
+        {},
+        'limits.maxDevices (--max-devices): expected a whole number, got "lots"',
+      ],
+      [{ 'max-devices': '1.5' }, {}, 'limits.maxDevices (--max-devices): expected a whole number, got "1.5"'],
+      [
+        {},
+        { TKMPROM_MQTT_PROTOCOL_VERSION: '7' },
+        'mqtt.protocolVersion (TKMPROM_MQTT_PROTOCOL_VERSION): must be 4 (MQTT 3.1.1) or 5 (MQTT 5), got "7"',
+      ],
+      [
+        {},
+        { TKMPROM_BROKER_TLS_REQUIRE_CLIENT_CERT: 'maybe' },
+        'broker.tlsRequireClientCert (TKMPROM_BROKER_TLS_REQUIRE_CLIENT_CERT): expected true or false, got "maybe"',
+      ],
+    ];
+    for (const [flags, env, line] of cases) {
+      const e = errorOf(() => loadConfig({ flags, env }));
+      assert.equal(e.message, `invalid configuration:\n  ${line}`);
+    }
+    assert.equal(loadConfig({ flags: { 'max-devices': '12' } }).limits.maxDevices, 12);
+    assert.equal(loadConfig({ env: { TKMPROM_MQTT_PROTOCOL_VERSION: '5' } }).mqtt.protocolVersion, 5);
+  });
+
+  test('each error names the option as given: the flag, the variable, or the file key and line', () => {
+    const file = tempFile('stats:\n  window: never\n');
+    const fromFile = errorOf(() => loadConfig({ file }));
+    assert.equal(
+      fromFile.message,
+      `invalid configuration:\n  stats.window (${file} line 2): expected a duration such as 5m (a number and ms, s, m, h or d), got "never"`,
+    );
+    const fromEnv = errorOf(() => loadConfig({ file, env: { TKMPROM_WINDOW: 'later' } }));
+    assert.match(fromEnv.message, /stats\.window \(TKMPROM_WINDOW\): .* got "later"$/);
+    const fromFlag = errorOf(() =>
+      loadConfig({ file, env: { TKMPROM_WINDOW: 'later' }, flags: { window: 'soon' } }),
+    );
+    assert.match(fromFlag.message, /stats\.window \(--window\): .* got "soon"$/);
+    const renamed = errorOf(() =>
+      loadConfig({ flags: { 'embedded-broker': 'x' }, flagNames: { 'embedded-broker': '--broker-listen' } }),
+    );
+    assert.equal(
+      renamed.message,
+      'invalid configuration:\n  embeddedBroker (--broker-listen): expected HOST:PORT such as 127.0.0.1:1883, got "x"',
+    );
+  });
+
+  test('after loading, settingName gives the name the user gave a setting', () => {
+    const file = tempFile('listen: 127.0.0.1:1\nstats:\n  window: 1m\n');
+    const c = loadConfig({
+      file,
+      env: { TKMPROM_MAX_DEVICES: '5' },
+      flags: { 'embedded-broker': '127.0.0.1:2' },
+      flagNames: { 'embedded-broker': '--broker-listen' },
+    });
+    assert.equal(settingName(c, 'listen'), `listen (${file} line 1)`);
+    assert.equal(settingName(c, 'stats.window'), `stats.window (${file} line 3)`);
+    assert.equal(settingName(c, 'limits.maxDevices'), 'TKMPROM_MAX_DEVICES');
+    assert.equal(settingName(c, 'embeddedBroker'), '--broker-listen');
+    assert.equal(settingName(c, 'state.dir'), '--state-dir', 'a default: the flag that would set it');
+    assert.equal(settingName(c, 'stats.windowSlots'), 'stats.windowSlots', 'no flag: the key');
+  });
+
+  test('a misspelt key names the file, the key path and the closest key allowed there', () => {
+    const cases: [string, string][] = [
+      ['stats:\n  windw: 5m\n', 'stats.windw (FILE line 2): unknown setting; did you mean `window`?'],
+      [
+        'mqtt:\n  url: mqtt://x:1\n  pasword: x\n',
+        'mqtt.pasword (FILE line 3): unknown setting; did you mean `password`?',
+      ],
+      ['window: 5m\n', 'window (FILE line 1): unknown setting; did you mean `stats.window`?'],
+      [
+        'streams:\n  rules:\n    - { pattern: "^X", stream: x }\n    - { simbol: X, stream: y }\n',
+        'streams.rules.1.simbol (FILE line 4): unknown setting; did you mean `symbol`?',
+      ],
+      [
+        'blah: 1\n',
+        'blah (FILE line 1): unknown setting; the settings at the top level are mqtt, listen, embeddedBroker, broker, correlation, fleet, stats, limits, perDeviceMetrics, streams, api, state, log (examples/tkmprom.yaml lists every setting)',
+      ],
+    ];
+    for (const [text, line] of cases) {
+      const file = tempFile(text);
+      const e = errorOf(() => loadConfig({ file }));
+      assert.equal(e.code, 'TKM_CONFIG_INVALID');
+      assert.equal(e.message.split('\n')[1], `  ${line.replace('FILE', file)}`, text);
+    }
+  });
+
+  test('YAML syntax errors give the file, the line and the column', () => {
+    const file = tempFile('listen: 127.0.0.1:1\nstats:\n\twindow: 5m\n');
+    const e = errorOf(() => loadConfig({ file }));
     assert.equal(e.code, 'TKM_CONFIG_FILE_SYNTAX');
-    assert.match(e.message, /line \d+/);
+    assert.equal(
+      e.message,
+      `config file ${file}, line 3, column 1: not valid YAML: Tabs are not allowed as indentation; fix the file there`,
+    );
+    const dup = tempFile('stats:\n  window: 5m\n  window: 1m\n');
+    assert.equal(
+      errorOf(() => loadConfig({ file: dup })).message,
+      `config file ${dup}, line 3, column 3: not valid YAML: Map keys must be unique; fix the file there`,
+    );
+    const missing = join(tmpdir(), 'tkmprom-no-such-dir', 'x.yaml');
+    const m = errorOf(() => loadConfig({ file: missing }));
+    assert.equal(m.code, 'TKM_CONFIG_FILE_UNREADABLE');
+    assert.equal(
+      m.message,
+      `cannot read config file ${missing} (no such file); check the path given to --config or TKMPROM_CONFIG`,
+    );
+  });
+
+  test('a secret is never echoed: a wrong value says how long it is', () => {
+    const file = tempFile('mqtt:\n  password: 8675309\n');
+    const e = errorOf(() => loadConfig({ file }));
+    assert.equal(
+      e.message,
+      `invalid configuration:\n  mqtt.password (${file} line 2): expected a string, got a value of 7 characters`,
+    );
+    assert.ok(!e.message.includes('8675309'));
+    const list = tempFile('mqtt:\n  password: [hunter2]\n');
+    const l = errorOf(() => loadConfig({ file: list }));
+    assert.ok(!l.message.includes('hunter2'), l.message);
+    assert.match(l.message, /mqtt\.password .*: expected a string, got a value of 11 characters$/);
+    const url = errorOf(() => loadConfig({ env: { TKMPROM_MQTT_URL: 'nope://tkm:hunter2@broker:1883' } }));
+    assert.ok(!url.message.includes('hunter2'), url.message);
+    assert.match(url.message, /got "nope:\/\/tkm:\*\*\*@broker:1883"$/);
+    assert.ok(isSecretSetting('mqtt.password'));
+    assert.ok(isSecretSetting('api.token'));
+    assert.ok(isSecretSetting('x.clientSecret'));
+    assert.ok(!isSecretSetting('api.tokenFile'), 'a file path is shown');
+    assert.ok(!isSecretSetting('broker.passwordFile'));
+  });
+
+  test('closest: a slip of one or two letters, never another word', () => {
+    assert.equal(closest('windw', ['window', 'windowSlots']), 'window');
+    assert.equal(closest('WINDOW', ['window']), 'window');
+    assert.equal(closest('tkn', ['token']), undefined, 'two edits in three letters is another word');
+    assert.equal(closest('ab', ['cd', 'xy']), undefined);
+    assert.equal(closest('listen', ['level', 'lateWindow']), undefined);
+    assert.equal(editDistance('kitten', 'sitting'), 3);
   });
 
   test('a late window shorter than the timeout is refused', () => {
     const e = errorOf(() => loadConfig({ flags: { 'request-timeout': '10s', 'late-window': '5s' } }));
-    assert.match(
+    assert.equal(
       e.message,
-      /correlation\.lateWindow: expected a duration of at least the request timeout \(10s\)/,
+      'invalid configuration:\n  correlation.lateWindow (--late-window): expected a duration of at least the request timeout (10s), got "5s"',
     );
   });
 
@@ -106,6 +254,9 @@ describe('configuration', () => {
     const e = errorOf(() =>
       loadConfig({ file: tempFile('streams:\n  rules:\n    - { pattern: "([", stream: x }\n') }),
     );
-    assert.match(e.message, /streams\.rules\.0\.pattern: not a valid regular expression/);
+    assert.match(
+      e.message,
+      /\n {2}streams\.rules\.0\.pattern \(\S+ line 3\): not a valid regular expression, got "\(\["$/,
+    );
   });
 });

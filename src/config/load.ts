@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import { type Config, configSchema } from './schema.js';
+import { type Config, configSchema, settingKeysAt, settingPaths } from './schema.js';
+import { describeSecret, isSecretSetting, redactUrl } from './secrets.js';
+import { closest } from './suggest.js';
 
 /**
  * One setting that flags and environment variables can set. The same table drives parsing,
@@ -297,79 +299,135 @@ export interface ConfigSources {
 
 type Raw = Record<string, unknown>;
 
+/** Where a setting's value came from, as the user wrote it: `--window`, `TKMPROM_WINDOW`, `FILE line 3`. */
+interface Origin {
+  kind: 'flag' | 'env' | 'file';
+  name: string;
+}
+
+interface Loaded {
+  origins: Map<string, Origin>;
+  flagNames: Record<string, string> | undefined;
+}
+
+/** Each loaded configuration's origins, for errors raised after loading (a taken port). */
+const LOADED = new WeakMap<Config, Loaded>();
+
 /**
  * Builds the configuration: defaults, then the file, then the environment, then flags, each
- * overriding the one before. Throws TkmpromError naming the field, the value, where it came
- * from and what is allowed.
+ * overriding the one before. Throws TkmpromError naming the field, where it came from (the flag,
+ * the variable or the file and line), the value and what is allowed; secrets are never shown.
  */
 export function loadConfig(sources: ConfigSources): Config {
   const raw: Raw = {};
-  const origin = new Map<string, string>();
+  const origins = new Map<string, Origin>();
+  let lines = new Map<string, number>();
   if (sources.file !== undefined) {
-    const fromFile = readConfigFile(sources.file);
-    mergeInto(raw, fromFile, '', origin, `config file ${sources.file}`);
+    const file = sources.file;
+    const read = readConfigFile(file);
+    lines = read.lines;
+    mergeInto(raw, read.doc, '', (path) =>
+      origins.set(path, { kind: 'file', name: `${file} line ${lines.get(path) ?? 1}` }),
+    );
   }
   const env = sources.env ?? {};
   for (const s of SETTINGS) {
     const v = s.env === undefined ? undefined : env[s.env];
     if (v !== undefined && v !== '') {
-      setPath(raw, s.path, coerce(v, s.kind));
-      origin.set(s.path, `environment variable ${s.env}`);
+      setPath(raw, s.path, v);
+      origins.set(s.path, { kind: 'env', name: s.env! });
     }
   }
   const flags = sources.flags ?? {};
   for (const s of SETTINGS) {
     const v = s.flag === undefined ? undefined : flags[s.flag];
     if (v !== undefined) {
-      setPath(raw, s.path, typeof v === 'string' ? coerce(v, s.kind) : v);
-      origin.set(s.path, sources.flagNames?.[s.flag!] ?? `--${s.flag}`);
+      setPath(raw, s.path, v);
+      origins.set(s.path, { kind: 'flag', name: sources.flagNames?.[s.flag!] ?? `--${s.flag}` });
     }
   }
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw configError(result.error, raw, origin);
+  if (!result.success) throw configError(result.error, raw, origins, sources.file, lines);
+  LOADED.set(result.data, { origins, flagNames: sources.flagNames });
   return result.data;
 }
 
-function readConfigFile(file: string): Raw {
+/**
+ * The name of a setting as the user gave it, for errors raised once the configuration is loaded:
+ * the flag or the environment variable, or the key and the file's line; for a default, the
+ * command's flag for it, else its key.
+ */
+export function settingName(config: Config, path: string): string {
+  const loaded = LOADED.get(config);
+  const origin = loaded?.origins.get(path);
+  if (origin?.kind === 'file') return `${path} (${origin.name})`;
+  if (origin !== undefined) return origin.name;
+  const flag = SETTINGS.find((s) => s.path === path)?.flag;
+  if (flag === undefined) return path;
+  return loaded?.flagNames?.[flag] ?? `--${flag}`;
+}
+
+function readConfigFile(file: string): { doc: Raw; lines: Map<string, number> } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
     throw new TkmpromError(
       ErrorCodes.CONFIG_FILE_UNREADABLE,
-      `cannot read config file ${file}: ${(err as Error).message}`,
+      `cannot read config file ${file} (${why}); check the path given to --config or TKMPROM_CONFIG`,
     );
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    const where =
-      err instanceof YAMLParseError && err.linePos
-        ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
-        : '';
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  const bad = doc.errors[0];
+  if (bad !== undefined) {
+    const at = bad.linePos?.[0];
+    const where = at === undefined ? '' : `, line ${at.line}, column ${at.col}`;
+    const reason = bad.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new TkmpromError(
       ErrorCodes.CONFIG_FILE_SYNTAX,
-      `config file ${file} is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`,
+      `config file ${file}${where}: not valid YAML: ${reason}; fix the file there`,
     );
   }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return { doc: {}, lines: new Map() };
+  if (typeof value !== 'object' || Array.isArray(value)) {
     throw new TkmpromError(
       ErrorCodes.CONFIG_FILE_SYNTAX,
-      `config file ${file} must hold a mapping of settings`,
+      `config file ${file} must hold a mapping of settings (such as \`stats:\` with \`window: 5m\` below it), got ${Array.isArray(value) ? 'a list' : 'a single value'}`,
     );
   }
-  return doc as Raw;
+  const lines = new Map<string, number>();
+  collectLines(doc.contents, '', lineCounter, lines);
+  return { doc: value as Raw, lines };
 }
 
-function mergeInto(
-  target: Raw,
-  source: Raw,
-  prefix: string,
-  origin: Map<string, string>,
-  from: string,
-): void {
+/** The line of every key and list entry of the file, by dotted path (`streams.rules.0.pattern`). */
+function collectLines(node: unknown, prefix: string, counter: LineCounter, lines: Map<string, number>): void {
+  const join = (k: string | number) => (prefix === '' ? String(k) : `${prefix}.${k}`);
+  const lineOf = (n: unknown) => {
+    const start = (n as Node | null)?.range?.[0];
+    return start === undefined ? undefined : counter.linePos(start).line;
+  };
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const line = lineOf(pair.key);
+      if (line !== undefined) lines.set(join(key), line);
+      collectLines(pair.value, join(key), counter, lines);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const line = lineOf(item);
+      if (line !== undefined) lines.set(join(i), line);
+      collectLines(item, join(i), counter, lines);
+    });
+  }
+}
+
+function mergeInto(target: Raw, source: Raw, prefix: string, record: (path: string) => void): void {
   for (const [k, v] of Object.entries(source)) {
     const path = prefix === '' ? k : `${prefix}.${k}`;
     // A key left empty in YAML (`api:` with only comments below) means "not set".
@@ -377,10 +435,10 @@ function mergeInto(
     if (typeof v === 'object' && !Array.isArray(v)) {
       const child = (target[k] ?? {}) as Raw;
       target[k] = child;
-      mergeInto(child, v as Raw, path, origin, from);
+      mergeInto(child, v as Raw, path, record);
     } else {
       target[k] = v;
-      origin.set(path, from);
+      record(path);
     }
   }
 }
@@ -395,7 +453,7 @@ function setPath(target: Raw, path: string, value: unknown): void {
   node[parts[parts.length - 1]!] = value;
 }
 
-function getPath(source: Raw, path: (string | number)[]): unknown {
+function getPath(source: Raw, path: readonly PropertyKey[]): unknown {
   let node: unknown = source;
   for (const p of path) {
     if (node === null || typeof node !== 'object') return undefined;
@@ -404,25 +462,100 @@ function getPath(source: Raw, path: (string | number)[]): unknown {
   return node;
 }
 
-function coerce(value: string, kind: SettingSpec['kind']): unknown {
-  if (kind === 'number') return value.trim() === '' || Number.isNaN(Number(value)) ? value : Number(value);
-  if (kind === 'boolean')
-    return value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
-  return value;
+/** A value as a message shows it: JSON, with a URL's password masked. */
+const shown = (value: unknown): string =>
+  typeof value === 'string' ? JSON.stringify(redactUrl(value)) : (JSON.stringify(value) ?? String(value));
+
+/** Zod's own wording for the checks without a message of ours, in the words of this file. */
+function plainMessage(issue: z.core.$ZodIssue): string {
+  if (!/^(Invalid|Too small|Too big)/.test(issue.message)) return issue.message;
+  const kind = (t: string) =>
+    t === 'array' ? 'a list' : t === 'object' ? 'a mapping' : t === 'boolean' ? 'true or false' : `a ${t}`;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${kind(issue.expected)}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'too_small':
+      if (issue.origin === 'string')
+        return Number(issue.minimum) <= 1
+          ? 'must not be empty'
+          : `must be at least ${issue.minimum} characters`;
+      if (issue.origin === 'array')
+        return `must have at least ${issue.minimum} entr${Number(issue.minimum) === 1 ? 'y' : 'ies'}`;
+      return `must be ${issue.inclusive ? 'at least' : 'above'} ${issue.minimum}`;
+    case 'too_big':
+      if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`;
+      if (issue.origin === 'array') return `must have at most ${issue.maximum} entries`;
+      return `must be ${issue.inclusive ? 'at most' : 'below'} ${issue.maximum}`;
+    default:
+      return issue.message;
+  }
 }
 
-function configError(error: z.ZodError, raw: Raw, origin: Map<string, string>): TkmpromError {
-  const lines = error.issues.map((issue) => {
-    const path = issue.path.join('.');
-    const value = getPath(raw, issue.path as (string | number)[]);
-    const from = origin.get(path);
-    let text = `${path || '(top level)'}: ${issue.message}`;
-    if (issue.code === 'unrecognized_keys') {
-      text = `${path ? `${path}: ` : ''}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} (see examples/tkmprom.yaml for every setting)`;
-    } else if (value !== undefined && !issue.message.includes('got "')) {
-      text += `, got ${JSON.stringify(value)}`;
+function configError(
+  error: z.ZodError,
+  raw: Raw,
+  origins: Map<string, Origin>,
+  file: string | undefined,
+  lines: Map<string, number>,
+): TkmpromError {
+  /** The flag, variable or file line a path came from; for a list entry, the line of the entry. */
+  const originOf = (path: string): string | undefined => {
+    const exact = origins.get(path);
+    if (exact !== undefined) return exact.name;
+    if (file !== undefined && lines.has(path)) return `${file} line ${lines.get(path)}`;
+    // Inside a list set as a whole (`streams.rules`): the nearest line known, else the list's origin.
+    for (let p = path; p.includes('.'); ) {
+      p = p.slice(0, p.lastIndexOf('.'));
+      if (file !== undefined && lines.has(p)) return `${file} line ${lines.get(p)}`;
+      const o = origins.get(p);
+      if (o !== undefined) return o.name;
     }
-    return from ? `${text} (from ${from})` : text;
+    return undefined;
+  };
+  const label = (path: string) => {
+    const from = originOf(path);
+    return `${path || '(top level)'}${from === undefined ? '' : ` (${from})`}`;
+  };
+  const text = error.issues.flatMap((issue) => {
+    const path = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => unknownKeyLine(issue.path, key, label));
+    }
+    const value = getPath(raw, issue.path);
+    let message = plainMessage(issue);
+    if (isSecretSetting(path)) {
+      // Never the secret itself: messages of the schema's show a value only after "got".
+      message = message.replace(/,? got .*$/s, '');
+      if (value !== undefined) message += `, got ${describeSecret(value)}`;
+    } else if (value !== undefined && !/\bgot /.test(message)) {
+      message += `, got ${shown(value)}`;
+    }
+    return [`${label(path)}: ${message}`];
   });
-  return new TkmpromError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${lines.join('\n  ')}`);
+  return new TkmpromError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${text.join('\n  ')}`);
+}
+
+/** `stats.windw (FILE line 3): unknown setting; did you mean \`window\`?` */
+function unknownKeyLine(
+  parent: readonly PropertyKey[],
+  key: string,
+  label: (path: string) => string,
+): string {
+  const here = parent.map(String);
+  const path = [...here, key].join('.');
+  const known = settingKeysAt(parent as (string | number)[]) ?? [];
+  const near = closest(key, known);
+  if (near !== undefined) return `${label(path)}: unknown setting; did you mean \`${near}\`?`;
+  // The right name at the wrong level: `window:` at the top instead of under `stats:`.
+  const paths = parent.some((p) => typeof p === 'number') ? [] : settingPaths();
+  const leaf = (p: string) => p.slice(p.lastIndexOf('.') + 1);
+  const elsewhere =
+    paths.find((p) => leaf(p) === key) ?? paths.find((p) => closest(key, [leaf(p)]) !== undefined);
+  if (elsewhere !== undefined) {
+    return `${label(path)}: unknown setting; did you mean \`${elsewhere}\`?`;
+  }
+  const where = here.length === 0 ? 'at the top level' : `under ${here.join('.')}`;
+  return `${label(path)}: unknown setting; the settings ${where} are ${known.join(', ')} (examples/tkmprom.yaml lists every setting)`;
 }

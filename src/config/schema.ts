@@ -1,23 +1,72 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 
-/** A positive duration; `zero` also allows 0 (`0ms`), for settings where 0 turns a feature off. */
-const duration = (fallback: string, { zero = false } = {}) =>
+/** How a value is shown in a message: strings quoted, the rest as JSON. */
+const shown = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+/**
+ * A duration with a unit (`10s`); `why` says what the setting is for, so that a value refused
+ * for its range says why the range is what it is. With `zero`, 0 (`0ms`) is allowed too, and
+ * `why` says what it means (`or 0ms to read every message at once`).
+ */
+const duration = (fallback: string, why: string, { zero = false } = {}) =>
   z
-    .string({ error: 'expected a duration such as 500ms, 10s, 5m' })
+    .unknown()
     .default(fallback)
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined || ms < 0 || (ms === 0 && !zero)) {
+    .transform((value, ctx) => {
+      const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+      if (ms === undefined) {
         ctx.addIssue({
           code: 'custom',
-          message: zero
-            ? `expected a duration such as 0ms, 20ms, 1s, got "${text}"`
-            : `expected a duration such as 500ms, 10s, 5m, got "${text}"`,
+          message: `expected a duration such as ${fallback} (a number and ms, s, m, h or d)${zero ? `, ${why}` : ''}, got ${shown(value)}`,
+        });
+        return z.NEVER;
+      }
+      if (ms === 0 && !zero) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a positive duration such as ${fallback}; ${why}, got ${shown(value)}`,
         });
         return z.NEVER;
       }
       return ms;
+    });
+
+/** A whole number of at least `min` (from YAML, or text from a flag or the environment). */
+const wholeNumber = (min: number, why?: string) =>
+  z.unknown().transform((value, ctx) => {
+    const n =
+      typeof value === 'number'
+        ? value
+        : typeof value === 'string' && /^\s*\+?\d+\s*$/.test(value)
+          ? Number(value)
+          : Number.NaN;
+    if (!Number.isSafeInteger(n)) {
+      ctx.addIssue({ code: 'custom', message: `expected a whole number, got ${shown(value)}` });
+      return z.NEVER;
+    }
+    if (n < min) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be at least ${min}${why === undefined ? '' : `; ${why}`}, got ${n}`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const count = (fallback: number, min = 1, why?: string) => wholeNumber(min, why).default(fallback);
+
+/** `true` or `false`; from text also `1` and `0`. */
+const flag = (fallback: boolean) =>
+  z
+    .unknown()
+    .default(fallback)
+    .transform((value, ctx) => {
+      if (value === true || value === 'true' || value === '1') return true;
+      if (value === false || value === 'false' || value === '0') return false;
+      ctx.addIssue({ code: 'custom', message: `expected true or false, got ${shown(value)}` });
+      return z.NEVER;
     });
 
 /** `HOST:PORT` or `[v6]:PORT`; an empty host is every interface. */
@@ -29,32 +78,32 @@ function parseHostPort(text: string): { host: string; port: number } | undefined
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
-const hostPortSchema = z.string().transform((text, ctx) => {
-  const hp = parseHostPort(text);
-  if (hp === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected HOST:PORT such as 127.0.0.1:9883, got "${text}"` });
-    return z.NEVER;
-  }
-  return hp;
-});
+const hostPortSchema = (example: string) =>
+  z.unknown().transform((value, ctx) => {
+    const hp = typeof value === 'string' ? parseHostPort(value) : undefined;
+    if (hp === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected HOST:PORT such as ${example}, got ${shown(value)}` });
+      return z.NEVER;
+    }
+    return hp;
+  });
 
 /** A listener that may be turned off. */
-const hostPortOrOffSchema = z.string().transform((text, ctx) => {
-  if (text === 'off') return 'off' as const;
-  const hp = parseHostPort(text);
-  if (hp === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected HOST:PORT such as 127.0.0.1:1883, or off, got "${text}"`,
-    });
-    return z.NEVER;
-  }
-  return hp;
-});
+const hostPortOrOffSchema = (example: string) =>
+  z.unknown().transform((value, ctx) => {
+    if (value === 'off') return 'off' as const;
+    const hp = typeof value === 'string' ? parseHostPort(value) : undefined;
+    if (hp === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected HOST:PORT such as ${example}, or off, got ${shown(value)}`,
+      });
+      return z.NEVER;
+    }
+    return hp;
+  });
 
-export type HostPort = z.output<typeof hostPortSchema>;
-
-const count = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
+export type HostPort = { host: string; port: number };
 
 const streamRule = z
   .object({
@@ -85,7 +134,8 @@ const streamRule = z
 /** The default port: not Prometheus (9090), Pushgateway (9091), Alertmanager (9093), node_exporter (9100). */
 export const DEFAULT_PORT = 9883;
 
-export const configSchema = z
+/** The settings' shape, before the checks that span several settings. */
+const configObject = z
   .object({
     mqtt: z
       .object({
@@ -93,65 +143,84 @@ export const configSchema = z
           .string()
           .default('mqtt://127.0.0.1:1883')
           .refine((u) => /^(mqtts?|wss?|tcp|ssl):\/\/[^/\s]+/.test(u), {
-            message: 'expected mqtt://host:port, mqtts://host:port, ws:// or wss://',
+            message: 'expected a URL such as mqtt://127.0.0.1:1883 (mqtt://, mqtts://, ws:// or wss://)',
           }),
         username: z.string().optional(),
         password: z.string().optional(),
-        clientId: z.string().min(1).max(128).optional(),
-        keepalive: duration('30s'),
-        protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+        clientId: z
+          .string()
+          .min(1, 'must not be empty')
+          .max(128, 'must be at most 128 characters')
+          .optional(),
+        keepalive: duration('30s', 'the client pings the broker at this interval'),
+        protocolVersion: z
+          .unknown()
+          .default(4)
+          .transform((value, ctx) => {
+            if (value === 4 || value === '4') return 4 as const;
+            if (value === 5 || value === '5') return 5 as const;
+            ctx.addIssue({
+              code: 'custom',
+              message: `must be 4 (MQTT 3.1.1) or 5 (MQTT 5), got ${shown(value)}`,
+            });
+            return z.NEVER;
+          }),
         caFile: z.string().optional(),
         certFile: z.string().optional(),
         keyFile: z.string().optional(),
-        rejectUnauthorized: z.coerce.boolean().default(true),
-        reconnectMin: duration('1s'),
-        reconnectMax: duration('2s'),
-        batchWindow: duration('50ms', { zero: true }),
-        silenceTimeout: duration('60s', { zero: true }),
+        rejectUnauthorized: flag(true),
+        reconnectMin: duration('1s', 'a reconnect waits at least this long'),
+        reconnectMax: duration('2s', 'the reconnect backoff doubles up to this'),
+        batchWindow: duration('50ms', 'or 0ms to read every message at once', { zero: true }),
+        silenceTimeout: duration('60s', 'or 0s to turn the silence watch off', { zero: true }),
       })
       .strict()
       .prefault({}),
-    listen: hostPortSchema.prefault(`0.0.0.0:${DEFAULT_PORT}`),
-    embeddedBroker: hostPortSchema.optional(),
+    listen: hostPortSchema(`127.0.0.1:${DEFAULT_PORT}`).prefault(`0.0.0.0:${DEFAULT_PORT}`),
+    embeddedBroker: hostPortSchema('127.0.0.1:1883').optional(),
     // One broker section for `tkmprom broker`, `run --embedded-broker` and `demo`: the plain
     // listener is `broker.listen` for the first, the embedded address for the others.
     broker: z
       .object({
-        listen: hostPortOrOffSchema.prefault('127.0.0.1:1883'),
-        tlsListen: hostPortSchema.optional(),
+        listen: hostPortOrOffSchema('127.0.0.1:1883').prefault('127.0.0.1:1883'),
+        tlsListen: hostPortSchema('0.0.0.0:8883').optional(),
         tlsCert: z.string().min(1).optional(),
         tlsKey: z.string().min(1).optional(),
         tlsCa: z.string().min(1).optional(),
-        tlsRequireClientCert: z.union([z.boolean(), z.stringbool()]).default(false),
-        wsListen: hostPortSchema.optional(),
+        tlsRequireClientCert: flag(false),
+        wsListen: hostPortSchema('0.0.0.0:8080').optional(),
         wsPath: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
         dataDir: z.string().min(1).optional(),
         passwordFile: z.string().min(1).optional(),
         aclFile: z.string().min(1).optional(),
-        maxConnections: z.coerce.number().int().min(1).optional(),
-        drainTimeout: duration('10s'),
-        httpListen: hostPortSchema.optional(),
+        maxConnections: wholeNumber(1).optional(),
+        drainTimeout: duration('10s', 'a subscriber gets this long to drain its socket'),
+        httpListen: hostPortSchema('127.0.0.1:9884').optional(),
       })
       .strict()
       .prefault({}),
     correlation: z
       .object({
-        requestTimeout: duration('10s'),
+        requestTimeout: duration('10s', 'a request needs time to be answered'),
         lateWindow: z.string().optional(),
-        sweepInterval: duration('100ms'),
+        sweepInterval: duration('100ms', 'timeouts are looked for this often'),
       })
       .strict()
       .prefault({}),
     fleet: z
       .object({
-        deviceTimeout: duration('10m'),
+        deviceTimeout: duration('10m', 'a device needs time to be heard from'),
       })
       .strict()
       .prefault({}),
     stats: z
       .object({
-        window: duration('5m'),
-        windowSlots: count(10, 2),
+        window: duration('5m', 'the gauges are computed over this window'),
+        windowSlots: count(
+          10,
+          2,
+          'the window slides in window / windowSlots steps, and one slot would not slide',
+        ),
         rankingSize: count(10),
         rankingMinRequests: count(10),
         latencyBuckets: z
@@ -159,9 +228,27 @@ export const configSchema = z
           .min(1)
           .default([0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60])
           .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'buckets must increase' }),
-        objectiveResponseRate: z.coerce.number().gt(0).lte(1).default(0.99),
-        objectiveP95: duration('2s'),
-        trendBaseline: duration('1h'),
+        objectiveResponseRate: z
+          .unknown()
+          .default(0.99)
+          .transform((value, ctx) => {
+            const n =
+              typeof value === 'number'
+                ? value
+                : typeof value === 'string' && value.trim() !== ''
+                  ? Number(value)
+                  : Number.NaN;
+            if (!(n > 0 && n <= 1)) {
+              ctx.addIssue({
+                code: 'custom',
+                message: `must be a share above 0 and at most 1 such as 0.99 (99 % answered), got ${shown(value)}`,
+              });
+              return z.NEVER;
+            }
+            return n;
+          }),
+        objectiveP95: duration('2s', 'the health score compares the p95 latency with it'),
+        trendBaseline: duration('1h', 'the trend compares the window with this much history'),
       })
       .strict()
       .prefault({}),
@@ -170,9 +257,13 @@ export const configSchema = z
         maxDevices: count(200_000),
         maxSymbols: count(5000),
         maxStreams: count(100),
-        maxPendingPerDevice: count(32, 16),
+        maxPendingPerDevice: count(
+          32,
+          16,
+          'fewer would evict the requests of a device that asks in quick succession before their replies come',
+        ),
         maxPendingTotal: count(1_000_000),
-        maxPayloadBytes: count(16_384, 256),
+        maxPayloadBytes: count(16_384, 256, "fewer would refuse the protocol's ordinary messages"),
         maxLabelValues: count(500),
       })
       .strict()
@@ -201,42 +292,86 @@ export const configSchema = z
     state: z
       .object({
         dir: z.string().min(1).optional(),
-        interval: duration('10s'),
+        interval: duration('10s', 'the state snapshot is written this often'),
       })
       .strict()
       .prefault({}),
     log: z
       .object({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+            error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+          })
+          .default('info'),
       })
       .strict()
       .prefault({}),
   })
-  .strict()
-  .transform((c, ctx) => {
-    let lateWindowMs = c.correlation.requestTimeout;
-    if (c.correlation.lateWindow !== undefined) {
-      const ms = parseDuration(c.correlation.lateWindow);
-      if (ms === undefined || ms < c.correlation.requestTimeout) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['correlation', 'lateWindow'],
-          message: `expected a duration of at least the request timeout (${formatDuration(c.correlation.requestTimeout)}), got "${c.correlation.lateWindow}"`,
-        });
-        return z.NEVER;
-      }
-      lateWindowMs = ms;
-    }
-    if (c.mqtt.reconnectMax < c.mqtt.reconnectMin) {
+  .strict();
+
+export const configSchema = configObject.transform((c, ctx) => {
+  let lateWindowMs = c.correlation.requestTimeout;
+  if (c.correlation.lateWindow !== undefined) {
+    const ms = parseDuration(c.correlation.lateWindow);
+    if (ms === undefined || ms < c.correlation.requestTimeout) {
       ctx.addIssue({
         code: 'custom',
-        path: ['mqtt', 'reconnectMax'],
-        message: 'must be at least mqtt.reconnectMin',
+        path: ['correlation', 'lateWindow'],
+        message: `expected a duration of at least the request timeout (${formatDuration(c.correlation.requestTimeout)}), got "${c.correlation.lateWindow}"`,
       });
       return z.NEVER;
     }
-    return { ...c, correlation: { ...c.correlation, lateWindow: lateWindowMs } };
-  });
+    lateWindowMs = ms;
+  }
+  if (c.mqtt.reconnectMax < c.mqtt.reconnectMin) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mqtt', 'reconnectMax'],
+      message: 'must be at least mqtt.reconnectMin',
+    });
+    return z.NEVER;
+  }
+  return { ...c, correlation: { ...c.correlation, lateWindow: lateWindowMs } };
+});
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+type Node = { _zod: { def: Record<string, unknown> & { type: string } } };
+
+/**
+ * The setting keys allowed at `path` (`['stats']` → window, windowSlots, ...; `[]` → the top
+ * level; `['streams', 'rules', 0]` → a rule's keys), or undefined where the schema has no
+ * mapping. Unknown keys are matched against these for a "did you mean".
+ */
+export function settingKeysAt(path: readonly (string | number)[]): string[] | undefined {
+  let node = configObject as unknown as Node;
+  for (let i = 0; ; ) {
+    const def = node._zod.def;
+    if (def.type === 'default' || def.type === 'prefault' || def.type === 'optional') {
+      node = def.innerType as Node;
+    } else if (def.type === 'pipe') {
+      node = def.in as Node;
+    } else if (i === path.length) {
+      return def.type === 'object' ? Object.keys(def.shape as object) : undefined;
+    } else if (def.type === 'object') {
+      const child = (def.shape as Record<string, Node>)[String(path[i++])];
+      if (child === undefined) return undefined;
+      node = child;
+    } else if (def.type === 'array' && typeof path[i] === 'number') {
+      node = def.element as Node;
+      i++;
+    } else {
+      return undefined;
+    }
+  }
+}
+
+/** Every setting's dotted path (`stats.window`), for a key written at the wrong level. */
+export function settingPaths(prefix: readonly string[] = []): string[] {
+  const keys = settingKeysAt(prefix) ?? [];
+  return keys.flatMap((k) => {
+    const below = settingKeysAt([...prefix, k]);
+    return below === undefined ? [[...prefix, k].join('.')] : settingPaths([...prefix, k]);
+  });
+}

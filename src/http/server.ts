@@ -140,14 +140,14 @@ export function listen(server: Server, host: string, port: number, optionName: s
         reject(
           new TkmpromError(
             ErrorCodes.LISTEN_ADDRESS_IN_USE,
-            `${optionName}: ${host}:${port} is already in use; pick another port with ${optionName} HOST:PORT`,
+            `${optionName}: ${host}:${port} is already in use; pick another port for ${optionName}`,
           ),
         );
       } else {
         reject(
           new TkmpromError(
             ErrorCodes.LISTEN_FAILED,
-            `${optionName}: cannot listen on ${host}:${port}: ${err.message}`,
+            `${optionName}: cannot listen on ${host}:${port}: ${err.message}${err.code === 'EACCES' && port < 1024 ? `; ports below 1024 need privileges: pick a port from 1024 up for ${optionName}` : ''}`,
           ),
         );
       }

@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { redactUrl } from '../config/index.js';
+import { ErrorCodes, TkmpromError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { FleetEngine } from './engine.js';
 import { buildFleet, type FleetProfile, loadProfile, profileSymbols } from './profile.js';
@@ -82,6 +84,28 @@ function positive(name: string, v: number | undefined, integer = false): void {
   }
 }
 
+/** Why a connection failed, in a few words: the errno or the broker's CONNACK refusal. */
+function why(err: Error & { code?: string | number }): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (no broker listens there)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no answer from the host';
+    case 4:
+    case 5:
+    case 134:
+    case 135:
+      return `the broker refused the credentials (${err.message})`;
+    default:
+      return err.message;
+  }
+}
+
 const RECONNECT_MS = 1000;
 
 function connect(url: string, clientId: string, reconnect: boolean): Promise<MqttClient> {
@@ -98,9 +122,13 @@ function connect(url: string, clientId: string, reconnect: boolean): Promise<Mqt
     });
     const fail = (err: Error) => {
       client.end(true);
-      reject(new Error(`cannot connect to ${url}: ${err.message}`, { cause: err }));
+      reject(
+        new TkmpromError(ErrorCodes.BROKER_UNREACHABLE, `cannot connect to ${redactUrl(url)}: ${why(err)}`, {
+          cause: err,
+        }),
+      );
     };
-    const closed = () => fail(new Error('connection closed'));
+    const closed = () => fail(new Error('the connection closed before the broker accepted it'));
     client.once('error', fail);
     client.once('close', closed);
     client.once('connect', () => {

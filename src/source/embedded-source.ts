@@ -1,5 +1,6 @@
 import type { BrokerOptions } from '../broker/index.js';
 import { SUBSCRIPTIONS } from '../protocol/index.js';
+import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MessageSink, Source } from './mqtt-source.js';
 
@@ -17,7 +18,11 @@ export async function startEmbeddedSource(
   const { startBroker, BrokerListenError } = await import('../broker/index.js');
   const { registerBrokerMetrics } = await import('../broker/index.js');
   const broker = await startBroker({ ...options, logger }).catch((err) => {
-    if (err instanceof BrokerListenError) err.message = `${listenerOption(err.listener)}: ${err.message}`;
+    if (err instanceof BrokerListenError) {
+      const option = listenerOption(err.listener);
+      err.message = `${option}: ${err.message}`;
+      if (err.code === ErrorCodes.LISTEN_ADDRESS_IN_USE) err.message += `; pick another port for ${option}`;
+    }
     throw err;
   });
   registerBrokerMetrics(sink.registry, broker);
