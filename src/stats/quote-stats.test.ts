@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DEFAULT_STREAM_RULES } from '../config/index.js';
 import { createCatalog } from '../metrics/index.js';
 import { Registry } from '../export/index.js';
 import { QuoteStats, type QuoteStatsConfig } from './quote-stats.js';
@@ -34,6 +35,32 @@ describe('stream attribution', () => {
     assert.equal(q.symbol('AAPL').stream.name, 'unmapped');
     assert.equal(q.unknownSymbol.stream.name, 'unmapped');
     assert.equal(q.pageSymbol.stream.name, 'unmapped');
+  });
+
+  test('the default rules: pairs to coingecko, the metals to commodities-api, the rest unmapped', () => {
+    const q = setup({ streamRules: DEFAULT_STREAM_RULES });
+    const streamOf = (symbols: string[]) => symbols.map((s) => q.symbol(s).stream.name);
+    assert.deepEqual(streamOf(['BTC/USD', 'ETH/EUR', 'bitcoin/USD', 'binance-peg-dogecoin/EUR', 'XAU/USD']), [
+      'coingecko',
+      'coingecko',
+      'coingecko',
+      'coingecko',
+      'coingecko',
+    ]);
+    assert.deepEqual(streamOf(['XAU', 'XAG', 'XPT', 'XPD']), [
+      'commodities-api',
+      'commodities-api',
+      'commodities-api',
+      'commodities-api',
+    ]);
+    assert.deepEqual(streamOf(['AAPL', 'BTC', 'NOVO.B', 'XAUX', '/USD', 'BTC/']), [
+      'unmapped',
+      'unmapped',
+      'unmapped',
+      'unmapped',
+      'unmapped',
+      'unmapped',
+    ]);
   });
 
   test('an HTTPSTREAMSTOCKS hand-off outranks the rules, from then on', () => {
