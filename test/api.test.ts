@@ -122,6 +122,9 @@ describe('JSON API against a real Mosquitto', () => {
     await send(P, { type: 'STOCK_ERROR', symbol: 'MSFT', message: 'polygon: not found' });
     await send('STOCKPRICEUPDATE', { type: 'UPDATE', device: X, symbol: 'BTC/USD' });
     await send('STOCKPRICEUPDATE', { type: 'UPDATE', device: X, symbol: 'ETH/USD' });
+    // Down: ten requests (the ranking's minimum) and not one answered.
+    for (let i = 0; i < 10; i++)
+      await send('STOCKPRICEUPDATE', { type: 'UPDATE', device: X, symbol: 'SOL/USD' });
     await send('STOCKPRICEUPDATE', { type: 'UPDATE', device: P, symbol: 'TSLA' });
     await send('STOCKPRICEUPDATE', { type: 'UPDATE', device: N });
     await send(N, { type: 'NO_CONFIG' });
@@ -215,6 +218,12 @@ describe('JSON API against a real Mosquitto', () => {
     assert.deepEqual(by.MSFT!.totals.errorsByType, { STOCK_ERROR: 1 });
     assert.equal(by['BTC/USD']!.stream, 'coingecko');
     assert.equal(by['BTC/USD']!.health, 0);
+    assert.equal(by['BTC/USD']!.down, false, 'one request: too few to tell');
+    assert.deepEqual([by['SOL/USD']!.down, by['SOL/USD']!.health, by['SOL/USD']!.score], [true, 0, null]);
+    assert.deepEqual(
+      list.symbols.filter((x) => x.down).map((x) => x.symbol),
+      ['SOL/USD'],
+    );
     assert.equal(by.XAU!.stream, 'commodities-api');
     assert.equal(by.XAU!.streamObserved, true);
     assert.equal(by.unknown!.totals.nonQuote, 1);
@@ -249,10 +258,17 @@ describe('JSON API against a real Mosquitto', () => {
       );
     }
     const cg = streams.find((x) => x.stream === 'coingecko')!;
-    assert.deepEqual([cg.totals.requests, cg.totals.timeouts, cg.health, cg.symbols], [2, 2, 0, 2]);
+    assert.deepEqual(
+      [cg.totals.requests, cg.totals.timeouts, cg.health, cg.symbols, cg.down],
+      [12, 12, 0, 3, true],
+    );
+    assert.deepEqual(
+      streams.filter((x) => x.down).map((x) => x.stream),
+      ['coingecko'],
+    );
 
     const detail = await json<StreamDetailJson>(base, '/api/v1/streams/coingecko');
-    assert.deepEqual(detail.symbolNames, ['BTC/USD', 'ETH/USD']);
+    assert.deepEqual(detail.symbolNames, ['BTC/USD', 'ETH/USD', 'SOL/USD']);
     assert.deepEqual(
       { ...detail, generatedAt: '', symbolNames: [] },
       { ...cg, generatedAt: '', symbolNames: [] },
@@ -308,9 +324,9 @@ describe('JSON API against a real Mosquitto', () => {
     assert.equal(q.unmatched, s.sum('tickrmeter_stock_update_unmatched_responses_total'));
     assert.equal(q.nonQuote, s.sum('tickrmeter_stock_update_non_quote_responses_total'));
     assert.deepEqual(q, {
-      requests: 16,
+      requests: 26,
       responses: 11,
-      timeouts: 3,
+      timeouts: 13,
       errors: 1,
       late: 1,
       interrupted: 0,
@@ -321,18 +337,22 @@ describe('JSON API against a real Mosquitto', () => {
     assert.equal(st.quotes.pending, s.get('tkmprom_pending_requests'));
     assert.equal(st.quotes.symbols, s.get('tkmprom_tracked_symbols'));
     assert.equal(st.quotes.streams, s.get('tkmprom_tracked_streams'));
-    // The ranking (at least 10 window requests): only AAPL qualifies.
+    // The worst symbols: the down one first, then the ranking of the metric (at least 10 window
+    // requests and an answered quote): only AAPL qualifies there.
     assert.deepEqual(
-      st.worstSymbols.map((w) => [w.rank, w.symbol, w.score]),
+      st.worstSymbols.map((w) => [w.rank, w.symbol, w.down]),
+      [
+        [1, 'SOL/USD', true],
+        [2, 'AAPL', false],
+      ],
+    );
+    assert.deepEqual(
+      st.worstSymbols.filter((w) => !w.down).map((w) => [w.rank - 1, w.symbol, w.score]),
       [...s.series('tickrmeter_slowest_symbols_ranking')].map(([k, v]) => [
         Number(/rank="(\d+)"/.exec(k)![1]),
         /symbol="([^"]*)"/.exec(k)![1],
         v,
       ]),
-    );
-    assert.deepEqual(
-      st.worstSymbols.map((w) => w.symbol),
-      ['AAPL'],
     );
     assert.equal(st.settings.requestTimeoutSeconds, 1);
   });
@@ -350,19 +370,30 @@ describe('JSON API against a real Mosquitto', () => {
       plain,
     );
 
-    const byScore = await json<SymbolListJson>(base, '/api/v1/symbols?sort=score&limit=6');
+    const byScore = await json<SymbolListJson>(base, '/api/v1/symbols?sort=score&limit=7');
     assert.equal(byScore.sort, 'score');
     const order = byScore.symbols.map((x) => x.symbol);
-    assert.deepEqual(order.slice(0, 2).sort(), ['AAPL', 'XAU'], 'the two answered symbols have a score');
+    assert.equal(order[0], 'SOL/USD', 'down first');
+    assert.deepEqual(order.slice(1, 3).sort(), ['AAPL', 'XAU'], 'the two answered symbols have a score');
     assert.deepEqual(
-      order.slice(2),
+      order.slice(3),
       ['BTC/USD', 'ETH/USD', 'MSFT', 'TSLA'],
       'no answered quote, no score: after the scored ones, two window requests before one, then by name',
     );
     assert.deepEqual(
-      byScore.symbols.slice(2).map((x) => x.score),
-      [null, null, null, null],
+      byScore.symbols.map((x) => [x.score === null, x.down]),
+      [
+        [true, true],
+        [false, false],
+        [false, false],
+        [true, false],
+        [true, false],
+        [true, false],
+        [true, false],
+      ],
     );
+    const byDefault = await json<SymbolListJson>(base, '/api/v1/symbols?limit=7');
+    assert.deepEqual(byDefault.symbols, byScore.symbols, 'score is the default');
     const byRequests = await json<SymbolListJson>(base, '/api/v1/symbols?sort=requests&limit=1');
     assert.deepEqual(
       byRequests.symbols.map((x) => x.symbol),
@@ -372,7 +403,7 @@ describe('JSON API against a real Mosquitto', () => {
     const busy = await json<SymbolListJson>(base, '/api/v1/symbols?minRequests=10');
     assert.deepEqual(
       busy.symbols.map((x) => x.symbol),
-      ['AAPL'],
+      ['SOL/USD', 'AAPL'],
     );
     const none = await json<SymbolListJson>(base, '/api/v1/symbols?stream=nosuchstream');
     assert.deepEqual([none.total, none.symbols.length], [0, 0]);

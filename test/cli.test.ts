@@ -6,7 +6,10 @@ import { publish, publisher } from './helpers/exporter.js';
 import { eventually, freePort, type Mosquitto, startMosquitto } from './helpers/mosquitto.js';
 import { scrape } from './helpers/scrape.js';
 
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string> };
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  version: string;
+  bin: Record<string, string>;
+};
 const BIN = pkg.bin.tkmprom!;
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -43,6 +46,12 @@ describe('the built CLI', () => {
       assert.ok(r.stdout.includes(word), `help mentions ${word}`);
     }
     assert.equal(cli(['run', '--help']).status, 0);
+  });
+
+  test('the build writes the git revision it was made from to dist/REVISION', () => {
+    const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+    const expected = git.status === 0 ? git.stdout.trim() : 'unknown';
+    assert.equal(readFileSync('dist/REVISION', 'utf8').trim(), expected);
   });
 
   test('a bad setting names the field, the value and the fix, and exits non-zero', () => {
@@ -130,6 +139,11 @@ describe('the built CLI', () => {
         6000,
         'a 2 s timeout',
       );
+      const build = [...(await scrape(url)).series('tkmprom_build_info')];
+      const revision = readFileSync('dist/REVISION', 'utf8').trim();
+      assert.deepEqual(build, [
+        [`{version="${pkg.version}",revision="${revision}",nodejs="${process.version}"}`, 1],
+      ]);
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGINT');
       assert.equal(await exited, 0);

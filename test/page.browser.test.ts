@@ -148,7 +148,7 @@ describe('status page in a browser', { timeout: 60_000 }, () => {
     await broker?.stop();
   });
 
-  test('TSLA among the worst symbols, coingecko unhealthy, offline devices listed', async () => {
+  test('the down crypto pairs, then TSLA, among the worst symbols; coingecko down; offline devices listed', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const problems: string[] = [];
@@ -177,6 +177,7 @@ describe('status page in a browser', { timeout: 60_000 }, () => {
         const d = (globalThis as unknown as InPage).document;
         return (
           d.querySelector('#worst-body tr[data-symbol="TSLA"]') !== null &&
+          d.querySelectorAll('#worst-body tr[data-down="true"]').length === 3 &&
           d.querySelector('.stream[data-stream="coingecko"][data-health="bad"]') !== null &&
           d.querySelectorAll('#offline li').length >= 3
         );
@@ -194,8 +195,52 @@ describe('status page in a browser', { timeout: 60_000 }, () => {
     assert.equal(cells[2], 'finage');
     const p95 = Number(/^([\d.]+) s$/.exec(cells[4]!)?.[1]);
     assert.ok(p95 >= 1.3 && p95 <= 1.8, `TSLA p95 about 1.5 s, shown as ${cells[4]}`);
+    // Down before slow: the three pairs that answer nothing (most window requests first, so their
+    // order varies), each with its badge, then TSLA, the slowest of those that answer.
+    const rows = await page
+      .locator('#worst-body tr')
+      .evaluateAll((els) =>
+        els.map((e) => [
+          e.getAttribute('data-symbol'),
+          e.getAttribute('data-down'),
+          e.querySelector('.badge.down')?.textContent ?? null,
+        ]),
+      );
+    assert.deepEqual(
+      rows
+        .slice(0, 3)
+        .map((r) => r[0])
+        .sort(),
+      ['BTC/USD', 'ETH/USD', 'SOL/USD'],
+    );
+    assert.deepEqual(
+      rows.slice(0, 4).map((r) => [r[1], r[2]]),
+      [
+        ['true', 'down'],
+        ['true', 'down'],
+        ['true', 'down'],
+        [null, null],
+      ],
+    );
+    assert.equal(rows[3]![0], 'TSLA');
+    assert.ok(
+      rows.slice(3).every((r) => r[1] === null && r[2] === null),
+      'no other row is down',
+    );
+    assert.deepEqual((await page.locator('#worst-body tr td.rank').allTextContents()).slice(0, 4), [
+      '1',
+      '2',
+      '3',
+      '4',
+    ]);
     const coingecko = page.locator('.stream[data-stream="coingecko"]');
     assert.equal(await coingecko.locator('.pill').textContent(), '0.0');
+    assert.equal(await coingecko.locator('.badge.down').textContent(), 'down');
+    assert.equal(
+      await page.locator('.stream').first().getAttribute('data-stream'),
+      'coingecko',
+      'the down stream first',
+    );
     assert.match((await coingecko.textContent()) ?? '', /answered 0%/);
     assert.equal(await page.locator('.stream[data-stream="polygon"]').getAttribute('data-health'), 'good');
     assert.match((await page.textContent('#online')) ?? '', /^\d+$/);

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { parse } from 'yaml';
 import { TkmpromError } from '../errors.js';
 import { loadConfig, settingName } from './load.js';
+import { DEFAULT_STREAM_RULES } from './schema.js';
 import { isSecretSetting } from './secrets.js';
 import { closest, editDistance } from './suggest.js';
 
@@ -38,6 +40,25 @@ describe('configuration', () => {
     assert.equal(c.limits.maxPendingPerDevice, 32);
     assert.equal(c.perDeviceMetrics.max, 0);
     assert.equal(c.embeddedBroker, undefined);
+  });
+
+  test('default stream rules: those of examples/tkmprom.yaml; an explicit empty list means none', () => {
+    const example = new URL('../../examples/tkmprom.yaml', import.meta.url);
+    const fromFile = (parse(readFileSync(example, 'utf8')) as { streams: { rules: unknown } }).streams.rules;
+    assert.deepEqual(fromFile, DEFAULT_STREAM_RULES, 'the example lists the defaults');
+    assert.deepEqual(loadConfig({}).streams.rules, DEFAULT_STREAM_RULES);
+    assert.deepEqual(loadConfig({ file: example.pathname }).streams.rules, DEFAULT_STREAM_RULES);
+    assert.deepEqual(loadConfig({ file: tempFile('streams:\n  rules: []\n') }).streams.rules, []);
+    const own = [{ symbol: 'AAPL', stream: 'polygon' }];
+    assert.deepEqual(
+      loadConfig({ file: tempFile('streams:\n  rules:\n    - { symbol: AAPL, stream: polygon }\n') }).streams
+        .rules,
+      own,
+      'configured rules replace the defaults, not add to them',
+    );
+    const a = loadConfig({}).streams.rules;
+    a.push({ symbol: 'X', stream: 'y' });
+    assert.equal(loadConfig({}).streams.rules.length, DEFAULT_STREAM_RULES.length, 'each load its own copy');
   });
 
   test('flags win over environment, environment over file, file over defaults', () => {

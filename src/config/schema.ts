@@ -131,6 +131,25 @@ const streamRule = z
     message: 'a rule has exactly one of symbol or pattern',
   });
 
+/**
+ * The stream rules used when `streams.rules` is not set (an explicit `[]` means none): the
+ * symbols whose backend follows from their form (docs/protocol.md). Pairs such as `BTC/USD`,
+ * `ETH/EUR` or `bitcoin/USD` are served by `coingecko`; the metals gold, silver, platinum and
+ * palladium (`XAU`, `XAG`, `XPT`, `XPD`) by `commodities-api`. examples/tkmprom.yaml lists the same
+ * rules (a test checks it). An `HTTPSTREAMSTOCKS` hand-off naming another stream still wins.
+ */
+export const DEFAULT_STREAM_RULES: readonly Readonly<{
+  symbol?: string;
+  pattern?: string;
+  stream: string;
+}>[] = Object.freeze([
+  { pattern: '^[A-Za-z0-9.-]+/[A-Za-z0-9.-]+$', stream: 'coingecko' },
+  { symbol: 'XAU', stream: 'commodities-api' },
+  { symbol: 'XAG', stream: 'commodities-api' },
+  { symbol: 'XPT', stream: 'commodities-api' },
+  { symbol: 'XPD', stream: 'commodities-api' },
+]);
+
 /** The default port: not Prometheus (9090), Pushgateway (9091), Alertmanager (9093), node_exporter (9100). */
 export const DEFAULT_PORT = 9883;
 
@@ -279,7 +298,7 @@ const configObject = z
       .prefault({}),
     streams: z
       .object({
-        rules: z.array(streamRule).default([]),
+        rules: z.array(streamRule).default(() => DEFAULT_STREAM_RULES.map((r) => ({ ...r }))),
       })
       .strict()
       .prefault({}),

@@ -174,7 +174,7 @@ export function openApiDocument(): Json {
               name: 'sort',
               in: 'query',
               description:
-                'score: worst first; requests, timeouts: most in the window first; name. Ties: window requests, totals, then name.',
+                'score: worst first, the down symbols (no answered quote in the window, see the down field) before the slow ones, null scores last; requests, timeouts: most in the window first; name. Ties: window requests, totals, then name.',
               schema: { type: 'string', enum: [...SYMBOL_SORTS], default: 'score' },
             },
             limit,

@@ -10,10 +10,12 @@ function key(
   timeouts = 0,
   totalRequests = 0,
   trend: Trend = 'stable',
+  down = false,
 ): Rankable {
   return {
     name,
     score,
+    down,
     trendNow: trend,
     snap: { requests: windowRequests, timeouts },
     requests: { value: totalRequests },
@@ -34,6 +36,27 @@ describe('symbol orders', () => {
       key('best', 0.1, 3),
     ];
     assert.deepEqual(names(list.sort(SYMBOL_ORDERS.score)), ['worst', 'busy', 'a', 'b', 'best', 'nan']);
+  });
+
+  test('score: down first (by window requests, then name), then the slow ones, then the rest', () => {
+    const list = [
+      key('quiet', Number.NaN, 3, 3),
+      key('slow', 4, 20),
+      key('down-b', Number.NaN, 12, 12, 12, 'stable', true),
+      key('fast', 0.2, 20),
+      key('down-busy', Number.NaN, 30, 30, 30, 'stable', true),
+      key('down-a', Number.NaN, 12, 12, 12, 'stable', true),
+      key('timing-out', 3.3, 20, 6),
+    ];
+    assert.deepEqual(names(list.sort(SYMBOL_ORDERS.score)), [
+      'down-busy',
+      'down-a',
+      'down-b',
+      'slow',
+      'timing-out',
+      'fast',
+      'quiet',
+    ]);
   });
 
   test('requests and timeouts: the window first, then totals, then name', () => {
@@ -63,8 +86,16 @@ describe('symbol orders', () => {
       key('deg-low', 1, 0, 0, 0, 'degrading'),
       key('deg-high', 5, 0, 0, 0, 'degrading'),
       key('unk-nan', Number.NaN, 0, 0, 0, 'unknown'),
+      key('deg-down', Number.NaN, 10, 10, 10, 'degrading', true),
     ];
-    assert.deepEqual(names(list.sort(trendOrder)), ['deg-high', 'deg-low', 'unk', 'unk-nan', 'imp']);
+    assert.deepEqual(names(list.sort(trendOrder)), [
+      'deg-down',
+      'deg-high',
+      'deg-low',
+      'unk',
+      'unk-nan',
+      'imp',
+    ]);
   });
 });
 

@@ -5,6 +5,8 @@ import type { SymbolSort } from './schemas.js';
 export interface Rankable {
   readonly name: string;
   readonly score: number;
+  /** Down rather than slow (`isDown` of the stats): listed before every slow key. */
+  readonly down: boolean;
   readonly trendNow: Trend;
   readonly snap: { readonly requests: number; readonly timeouts: number };
   readonly requests: { readonly value: number };
@@ -25,11 +27,16 @@ function byName(a: Rankable, b: Rankable): number {
 
 /**
  * Orders of `/api/v1/symbols`, on the window figures (what is happening now), then the totals,
- * then the name, so equal keys always come out in the same order. `score` breaks ties as the
- * exporter's ranking does (more window requests first).
+ * then the name, so equal keys always come out in the same order. `score` puts the down keys
+ * first (they have no score: they answer nothing), then the slow ones by score, and breaks ties
+ * as the exporter's ranking does (more window requests first).
  */
 export const SYMBOL_ORDERS: Record<SymbolSort, (a: Rankable, b: Rankable) => number> = {
-  score: (a, b) => desc(a.score, b.score) || b.snap.requests - a.snap.requests || byName(a, b),
+  score: (a, b) =>
+    Number(b.down) - Number(a.down) ||
+    desc(a.score, b.score) ||
+    b.snap.requests - a.snap.requests ||
+    byName(a, b),
   requests: (a, b) =>
     b.snap.requests - a.snap.requests || b.requests.value - a.requests.value || byName(a, b),
   timeouts: (a, b) =>
@@ -39,7 +46,7 @@ export const SYMBOL_ORDERS: Record<SymbolSort, (a: Rankable, b: Rankable) => num
 
 const TREND_RANK: Record<Trend, number> = { degrading: 0, unknown: 1, improving: 2, stable: 3 };
 
-/** `/api/v1/trends`: degrading, then unknown, then improving; within each, highest score first. */
+/** `/api/v1/trends`: degrading, then unknown, then improving; within each, down first, then highest score. */
 export function trendOrder(a: Rankable, b: Rankable): number {
   return TREND_RANK[a.trendNow] - TREND_RANK[b.trendNow] || SYMBOL_ORDERS.score(a, b);
 }

@@ -58,6 +58,11 @@ const outcomeFields = {
   health: maybe(z.number().min(0).max(100)).describe(
     '0 (down) to 100 (meets the objectives) over the window; null without quote outcomes.',
   ),
+  down: z
+    .boolean()
+    .describe(
+      'Down rather than slow: at least rankingMinRequests requests in the window, not one answered quote, and at least one timeout or error. Listed before the slow ones.',
+    ),
   trend: TrendSchema,
 };
 
@@ -75,8 +80,10 @@ export const SymbolSchema = z
   .describe('One symbol, as labelled in the metrics.');
 
 export const RankedSymbolSchema = SymbolSchema.extend({
-  rank: z.number().int().positive(),
-}).describe('A symbol of the ranking of the worst symbols (tickrmeter_slowest_symbols_ranking).');
+  rank: z.number().int().positive().describe('Place in worstSymbols, from 1.'),
+}).describe(
+  'One of the worst symbols: a down one, or one of the ranking of the slow ones (tickrmeter_slowest_symbols_ranking).',
+);
 
 export const HistorySchema = z
   .object({
@@ -119,6 +126,7 @@ export const TrendEntrySchema = z.object({
   trend: TrendSchema,
   score: maybe(z.number().nonnegative()),
   health: maybe(z.number().min(0).max(100)),
+  down: z.boolean(),
   detail: TrendDetailSchema,
 });
 
@@ -213,7 +221,11 @@ export const StatsSchema = z.object({
     symbols: count,
     streams: count,
   }),
-  worstSymbols: z.array(RankedSymbolSchema).describe('The ranking, worst first (the page shows these).'),
+  worstSymbols: z
+    .array(RankedSymbolSchema)
+    .describe(
+      'The worst symbols, as the page shows them: the down ones first (at most rankingSize, most window requests first), then the ranking of the slow ones (tickrmeter_slowest_symbols_ranking) in its order.',
+    ),
   settings: z.object({
     requestTimeoutSeconds: seconds,
     windowSeconds: seconds,
@@ -262,7 +274,9 @@ export const TrendListSchema = z.object({
   total: count,
   entries: z
     .array(TrendEntrySchema)
-    .describe('Degrading first, then unknown, then improving; within each, highest score first.'),
+    .describe(
+      'Degrading first, then unknown, then improving; within each, the down ones first, then highest score first.',
+    ),
 });
 
 export const ErrorSchema = z.object({

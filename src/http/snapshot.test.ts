@@ -74,6 +74,7 @@ describe('symbol and stream objects', () => {
       },
       score: p95 + 0.5 * 10,
       health: 0,
+      down: false,
       trend: 'unknown',
       trendDetail: {
         recentSamples: 1,
@@ -105,8 +106,9 @@ describe('symbol and stream objects', () => {
     assert.equal(s.symbols[0]!.symbol, 'BTC/USD');
     assert.equal(s.symbols[0]!.window.p95LatencySeconds, null);
     assert.equal(s.symbols[0]!.window.avgLatencySeconds, null);
-    assert.equal(s.symbols[0]!.score, null, 'nothing answered: down, not slow');
+    assert.equal(s.symbols[0]!.score, null, 'nothing answered: no score');
     assert.equal(s.symbols[0]!.health, 0);
+    assert.equal(s.symbols[0]!.down, false, 'one request is too few to call it down');
   });
 
   test('errors by type add up; the stream has the same totals as its one symbol', () => {
@@ -275,26 +277,57 @@ describe('stats', () => {
     });
   });
 
-  test('the worst symbols are the ranking of the metrics', () => {
+  test('the worst symbols: the down ones first, then the ranking of the metrics', () => {
     const x = setup({}, RULES);
     for (let i = 0; i < 12; i++) {
       x.request(A, 'AAPL');
       x.request(B, 'MSFT');
+      x.request(C, 'BTC/USD'); // never answered
       x.advance(100);
       x.reply(A, 'AAPL');
       x.advance(400);
       x.reply(B, 'MSFT');
+      x.advance(10_000);
     }
     x.request(C, 'NVDA'); // too few requests to rank
     x.advance(10_000);
-    const s = new ApiState(x.e).current().stats;
+    const api = new ApiState(x.e);
+    const s = api.current().stats;
     assert.deepEqual(
-      s.worstSymbols.map((w) => [w.rank, w.symbol]),
+      s.worstSymbols.map((w) => [w.rank, w.symbol, w.down, w.score === null]),
+      [
+        [1, 'BTC/USD', true, true],
+        [2, 'MSFT', false, false],
+        [3, 'AAPL', false, false],
+      ],
+    );
+    assert.deepEqual(
+      x.e.quotes.rankingNow().map((r) => [r.rank, r.symbol.name]),
       [
         [1, 'MSFT'],
         [2, 'AAPL'],
       ],
+      'the metric ranks only the slow ones',
     );
+    const list = api.current().symbols({ sort: 'score', limit: 10, stream: undefined, minRequests: 0 });
+    assert.deepEqual(
+      list.symbols.map((j) => [j.symbol, j.down]),
+      [
+        ['BTC/USD', true],
+        ['MSFT', false],
+        ['AAPL', false],
+        ['NVDA', false],
+        ['_other', false],
+        ['_page', false],
+        ['unknown', false],
+      ],
+    );
+    const streams = api.current().streams.streams.map((j) => [j.stream, j.down]);
+    assert.deepEqual(streams, [
+      ['coingecko', true],
+      ['polygon', false],
+      ['unmapped', false],
+    ]);
   });
 });
 

@@ -151,6 +151,7 @@ export class Snapshot {
         window: windowOf(st.snap, q.config.window.windowMs),
         score: nullable(st.score),
         health: nullable(st.health),
+        down: st.down,
         trend: st.trendNow,
         history: historyJson(state.history, st.name, wallMs),
       };
@@ -218,7 +219,7 @@ export class Snapshot {
     let unmatched = 0;
     for (const { value } of e.catalog.unmatched.entries()) unmatched += value;
     const worstSymbols: RankedSymbolJson[] = q
-      .rankingNow()
+      .worstNow()
       .map((r) => ({ rank: r.rank, ...this.symbol(r.symbol) }));
     return {
       generatedAt: this.generatedAt,
@@ -278,6 +279,7 @@ export class Snapshot {
         window: windowOf(s.snap, this.state.exporter.quotes.config.window.windowMs),
         score: nullable(s.score),
         health: nullable(s.health),
+        down: s.down,
         trend: s.trendNow,
       };
       this.symbolJson.set(s, j);
@@ -340,6 +342,7 @@ export class Snapshot {
         trend: k.trendNow,
         score: nullable(k.score),
         health: nullable(k.health),
+        down: k.down,
         detail,
       }));
     }

@@ -1,5 +1,6 @@
 import type { CounterFamily, GaugeFamily, HistogramFamily, Registry } from '../export/index.js';
 import type { QuoteSeries } from '../stats/index.js';
+import { type BuildInfo, buildInfo } from './build-info.js';
 
 export const BOOT_TO_CONFIG_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 export const HOP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
@@ -53,6 +54,7 @@ export interface Catalog extends QuoteSeries {
   messages: CounterFamily;
   invalid: CounterFamily;
   pending: GaugeFamily;
+  buildInfo: GaugeFamily;
   mqttConnected: GaugeFamily;
   mqttReconnects: CounterFamily;
   mqttSilences: CounterFamily;
@@ -64,10 +66,14 @@ export interface Catalog extends QuoteSeries {
   symbolOverflow: CounterFamily;
 }
 
-export function createCatalog(reg: Registry, latencyBuckets: readonly number[]): Catalog {
+export function createCatalog(
+  reg: Registry,
+  latencyBuckets: readonly number[],
+  build: BuildInfo = buildInfo(),
+): Catalog {
   const sym = ['symbol'];
   const stream = ['stream'];
-  return {
+  const cat: Catalog = {
     requests: reg.counter(
       'tickrmeter_stock_update_requests_total',
       'Quote requests, counted under their symbol once it is known.',
@@ -260,6 +266,11 @@ export function createCatalog(reg: Registry, latencyBuckets: readonly number[]):
     invalid: reg.counter('tkmprom_messages_invalid_total', 'Messages dropped as unreadable, by reason.', [
       'reason',
     ]),
+    buildInfo: reg.gauge(
+      'tkmprom_build_info',
+      'Always 1: the version (package.json), git revision (dist/REVISION) and Node.js version of this exporter.',
+      ['version', 'revision', 'nodejs'],
+    ),
     pending: reg.gauge('tkmprom_pending_requests', 'Requests waiting for a reply.'),
     mqttConnected: reg.gauge('tkmprom_mqtt_connected', '1 while connected and subscribed to the broker.'),
     mqttReconnects: reg.counter('tkmprom_mqtt_reconnects_total', 'Reconnections to the broker.'),
@@ -282,4 +293,6 @@ export function createCatalog(reg: Registry, latencyBuckets: readonly number[]):
       'Outcomes counted under symbol="_other" because the symbol limit was reached.',
     ),
   };
+  cat.buildInfo.labels(build.version, build.revision, build.nodejs).set(1);
+  return cat;
 }

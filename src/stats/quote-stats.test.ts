@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DEFAULT_STREAM_RULES } from '../config/index.js';
 import { createCatalog } from '../metrics/index.js';
 import { Registry } from '../export/index.js';
 import { QuoteStats, type QuoteStatsConfig } from './quote-stats.js';
@@ -34,6 +35,32 @@ describe('stream attribution', () => {
     assert.equal(q.symbol('AAPL').stream.name, 'unmapped');
     assert.equal(q.unknownSymbol.stream.name, 'unmapped');
     assert.equal(q.pageSymbol.stream.name, 'unmapped');
+  });
+
+  test('the default rules: pairs to coingecko, the metals to commodities-api, the rest unmapped', () => {
+    const q = setup({ streamRules: DEFAULT_STREAM_RULES });
+    const streamOf = (symbols: string[]) => symbols.map((s) => q.symbol(s).stream.name);
+    assert.deepEqual(streamOf(['BTC/USD', 'ETH/EUR', 'bitcoin/USD', 'binance-peg-dogecoin/EUR', 'XAU/USD']), [
+      'coingecko',
+      'coingecko',
+      'coingecko',
+      'coingecko',
+      'coingecko',
+    ]);
+    assert.deepEqual(streamOf(['XAU', 'XAG', 'XPT', 'XPD']), [
+      'commodities-api',
+      'commodities-api',
+      'commodities-api',
+      'commodities-api',
+    ]);
+    assert.deepEqual(streamOf(['AAPL', 'BTC', 'NOVO.B', 'XAUX', '/USD', 'BTC/']), [
+      'unmapped',
+      'unmapped',
+      'unmapped',
+      'unmapped',
+      'unmapped',
+      'unmapped',
+    ]);
   });
 
   test('an HTTPSTREAMSTOCKS hand-off outranks the rules, from then on', () => {
@@ -120,6 +147,86 @@ describe('ranking', () => {
         [2, 'MSFT', 3.3],
         [3, 'AAPL', 0.3],
       ],
+    );
+  });
+});
+
+describe('worst symbols', () => {
+  test('down symbols first (most window requests, then name), then the slow ones of the ranking', () => {
+    const q = setup();
+    const feed = (name: string, responses: number, latency: number, timeouts = 0, errors = 0) => {
+      const s = name === 'unknown' ? q.unknownSymbol : q.symbol(name);
+      for (let i = 0; i < responses; i++) {
+        q.request(s);
+        q.response(s, latency, 1000 + i);
+      }
+      for (let i = 0; i < timeouts; i++) {
+        q.request(s);
+        q.timeout(s, 1000 + i);
+      }
+      for (let i = 0; i < errors; i++) {
+        q.request(s);
+        q.error(s, 'STOCK_ERROR', 1000 + i);
+      }
+    };
+    feed('TSLA', 20, 4);
+    feed('AAPL', 20, 0.3);
+    feed('MSFT', 14, 0.3, 6);
+    feed('KO', 20, 0.1);
+    feed('ETH/USD', 0, 0, 12);
+    feed('BTC/USD', 0, 0, 12);
+    feed('SOL/USD', 0, 0, 20);
+    feed('XAU', 0, 0, 5, 10); // errors count as failures
+    feed('XAG', 0, 0, 9); // too few requests to tell
+    feed('unknown', 0, 0, 30); // not a symbol
+    q.refresh(2000);
+    const list = q.worstNow().map((r) => [r.rank, r.symbol.name, r.symbol.down]);
+    assert.deepEqual(list, [
+      [1, 'SOL/USD', true],
+      [2, 'XAU', true],
+      [3, 'BTC/USD', true],
+      [4, 'TSLA', false],
+      [5, 'MSFT', false],
+      [6, 'AAPL', false],
+    ]);
+    assert.deepEqual(
+      q.rankingNow().map((r) => [r.rank, r.symbol.name]),
+      [
+        [1, 'TSLA'],
+        [2, 'MSFT'],
+        [3, 'AAPL'],
+      ],
+      'the ranking of the metric keeps only the slow ones',
+    );
+    assert.equal(q.getSymbol('ETH/USD')!.down, true, 'down, past the three shown');
+    assert.equal(q.getSymbol('XAG')!.down, false);
+    assert.equal(q.unknownSymbol.down, true, 'the flag is set, but a reserved name is never listed');
+    assert.equal(q.getStream('coingecko')!.down, true, 'streams carry the flag too');
+    assert.equal(q.getStream('unmapped')!.down, false);
+  });
+
+  test('a down symbol that answers again is slow, not down', () => {
+    const q = setup();
+    const s = q.symbol('BTC/USD');
+    for (let i = 0; i < 10; i++) {
+      q.request(s);
+      q.timeout(s, 1000);
+    }
+    q.refresh(2000);
+    assert.deepEqual(
+      q.worstNow().map((r) => [r.rank, r.symbol.name, r.symbol.down]),
+      [[1, 'BTC/USD', true]],
+    );
+    q.request(s);
+    q.response(s, 0.5, 2500);
+    q.refresh(3000);
+    assert.deepEqual(
+      q.worstNow().map((r) => [r.rank, r.symbol.name, r.symbol.down]),
+      [[1, 'BTC/USD', false]],
+    );
+    assert.deepEqual(
+      q.rankingNow().map((r) => r.symbol.name),
+      ['BTC/USD'],
     );
   });
 });

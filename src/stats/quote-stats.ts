@@ -1,6 +1,6 @@
 import type { CorrelationEviction, HopStage, QuoteOutcomes, SymbolRef } from '../correlate/index.js';
 import type { Counter, CounterFamily, Histogram, HistogramFamily } from '../export/index.js';
-import { type HealthObjectives, healthScore, rankingScore } from './score.js';
+import { type HealthObjectives, healthScore, isDown, rankingScore } from './score.js';
 import { TrendTracker, type Trend, type TrendConfig, type TrendState } from './trend.js';
 import {
   emptySnapshot,
@@ -77,6 +77,8 @@ abstract class OutcomeTotals {
   readonly snap: WindowSnapshot = emptySnapshot();
   score = Number.NaN;
   health = Number.NaN;
+  /** `isDown` of the window at the last refresh, with the ranking's minimum of requests. */
+  down = false;
   trendNow: Trend = 'unknown';
 
   constructor(
@@ -180,6 +182,7 @@ export class QuoteStats implements QuoteOutcomes {
   private readonly overflow: Counter;
   private readonly bootToConfigHistogram: Histogram;
   private ranking: RankEntry[] = [];
+  private worst: RankEntry[] = [];
 
   constructor(
     private readonly cat: QuoteSeries,
@@ -227,8 +230,21 @@ export class QuoteStats implements QuoteOutcomes {
     return this.streams.get(name);
   }
 
+  /**
+   * The slowest symbols (`tickrmeter_slowest_symbols_ranking`): at most `rankingSize` symbols with
+   * at least `rankingMinRequests` window requests and an answered quote, highest score first.
+   */
   rankingNow(): readonly RankEntry[] {
     return this.ranking;
+  }
+
+  /**
+   * The worst symbols as shown to people (the status page, `worstSymbols` of the API): the down
+   * symbols first (`isDown`; at most `rankingSize` of them, most window requests first, then by
+   * name), then the ranking of the slow ones. `rank` is the place in this list, from 1.
+   */
+  worstNow(): readonly RankEntry[] {
+    return this.worst;
   }
 
   symbol(name: string): SymbolStats {
@@ -402,10 +418,16 @@ export class QuoteStats implements QuoteOutcomes {
   refresh(now: number): void {
     const timeoutSeconds = this.cfg.requestTimeoutMs / 1000;
     const top: RankEntry[] = [];
+    const down: SymbolStats[] = [];
     const size = this.cfg.rankingSize;
     for (const s of this.symbols.values()) {
       this.refreshOne(s, now, timeoutSeconds);
-      if (s.snap.requests < this.cfg.rankingMinRequests || Number.isNaN(s.score) || s.reserved) continue;
+      if (s.reserved) continue;
+      if (s.down) {
+        insertTop(down, s, size, downFirst);
+        continue;
+      }
+      if (s.snap.requests < this.cfg.rankingMinRequests || Number.isNaN(s.score)) continue;
       if (top.length === size && s.score <= top[size - 1]!.symbol.score) continue;
       // Insertion into a short sorted list: cheaper than sorting every symbol.
       let i = top.length < size ? top.length : size - 1;
@@ -418,6 +440,10 @@ export class QuoteStats implements QuoteOutcomes {
     }
     for (let i = 0; i < top.length; i++) top[i]!.rank = i + 1;
     this.ranking = top;
+    const worst: RankEntry[] = [];
+    for (const s of down) worst.push({ rank: worst.length + 1, symbol: s });
+    for (const r of top) worst.push({ rank: worst.length + 1, symbol: r.symbol });
+    this.worst = worst;
     this.forgetIdle(now);
     for (const st of this.streams.values()) this.refreshOne(st, now, timeoutSeconds);
     this.all.snapshot(now, this.allSnap);
@@ -459,6 +485,7 @@ export class QuoteStats implements QuoteOutcomes {
     t.window.snapshot(now, t.snap);
     t.score = rankingScore(t.snap, timeoutSeconds);
     t.health = healthScore(t.snap, this.cfg.objectives);
+    t.down = isDown(t.snap, this.cfg.rankingMinRequests);
     t.trendNow = t.trend.trend(now);
   }
 
@@ -511,4 +538,28 @@ function worse(a: SymbolStats, b: SymbolStats): boolean {
   if (a.score !== b.score) return a.score > b.score;
   if (a.snap.requests !== b.snap.requests) return a.snap.requests > b.snap.requests;
   return a.name < b.name;
+}
+
+/** Down symbols: more window requests first, then by name. */
+function downFirst(a: SymbolStats, b: SymbolStats): boolean {
+  if (a.snap.requests !== b.snap.requests) return a.snap.requests > b.snap.requests;
+  return a.name < b.name;
+}
+
+/** Inserts `s` into `list`, kept sorted by `before` and at most `size` long. */
+function insertTop(
+  list: SymbolStats[],
+  s: SymbolStats,
+  size: number,
+  before: (a: SymbolStats, b: SymbolStats) => boolean,
+): void {
+  if (size <= 0) return;
+  if (list.length === size && !before(s, list[size - 1]!)) return;
+  let i = list.length < size ? list.length : size - 1;
+  if (list.length < size) list.push(s);
+  while (i > 0 && before(s, list[i - 1]!)) {
+    list[i] = list[i - 1]!;
+    i--;
+  }
+  list[i] = s;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_HEALTH_OBJECTIVES, healthScore, rankingScore } from './score.js';
+import { DEFAULT_HEALTH_OBJECTIVES, healthScore, isDown, rankingScore } from './score.js';
 import { type WindowSnapshot, emptySnapshot } from './window.js';
 
 function snapshot(
@@ -82,4 +82,16 @@ test('health never rises with more failures or more latency', () => {
     previous = h;
   }
   assert.equal(previous, 1.7);
+});
+
+test('down: the minimum of window requests, no answered quote, at least one failure', () => {
+  assert.equal(isDown(snapshot(0, 12, 0, Number.NaN), 10), true, '12 timeouts');
+  assert.equal(isDown(snapshot(0, 10, 0, Number.NaN), 10), true, 'exactly the minimum');
+  assert.equal(isDown(snapshot(0, 4, 6, Number.NaN), 10), true, 'timeouts and errors');
+  assert.equal(isDown(snapshot(0, 9, 0, Number.NaN), 10), false, 'too few to tell');
+  assert.equal(isDown(snapshot(1, 11, 0, 0.3), 10), false, 'one answer: slow, not down');
+  assert.equal(isDown(snapshot(0, 0, 0, Number.NaN, 12), 10), false, 'only non-quote answers');
+  assert.equal(isDown(snapshot(0, 1, 0, Number.NaN, 11), 10), true, 'non-quote answers count as requests');
+  assert.equal(isDown(emptySnapshot(), 0), false, 'nothing at all');
+  assert.equal(health(snapshot(0, 12, 0, Number.NaN)), 0, 'a down key has health 0');
 });

@@ -33,6 +33,20 @@ export function rankingScore(s: WindowSnapshot, timeoutSeconds: number): number 
 }
 
 /**
+ * Whether a key is down rather than slow: its window holds at least `minRequests` requests (the
+ * ranking's minimum, `stats.rankingMinRequests`), not one answered quote, and at least one failed
+ * quote outcome (a timeout or an error). A key that only got non-quote answers (NO_CONFIG, ...)
+ * says nothing about the quote service and is neither down nor slow. A down key has no ranking
+ * score (NaN) and health 0; the lists shown to people put it before the slow ones.
+ *
+ * Example, minimum 10: 12 timeouts and nothing else is down; 9 timeouts is too few to tell; 11
+ * timeouts and 1 response is slow (score p95 + 11/12 x T), not down.
+ */
+export function isDown(s: WindowSnapshot, minRequests: number): boolean {
+  return s.requests >= minRequests && s.responses === 0 && s.timeouts + s.errors > 0;
+}
+
+/**
  * Health from 0 to 100, rounded to one decimal, NaN when there was no quote outcome (responses,
  * errors or timeouts) in the window:
  *

@@ -86,6 +86,12 @@ export const PAGE_JS = `
     return p;
   }
 
+  function downBadge() {
+    var b = el('span', 'badge down', 'down');
+    b.title = 'down: not one quote answered in the window, only timeouts and errors';
+    return b;
+  }
+
   function replace(node, children) {
     while (node.firstChild) node.removeChild(node.firstChild);
     for (var i = 0; i < children.length; i++) node.appendChild(children[i]);
@@ -113,6 +119,7 @@ export const PAGE_JS = `
       var s = list[i];
       var tr = el('tr');
       tr.setAttribute('data-symbol', s.symbol);
+      if (s.down) tr.setAttribute('data-down', 'true');
       tr.appendChild(el('td', 'rank hide-narrow', s.rank));
       var sym = el('td', 'sym', s.symbol);
       sym.title = s.symbol;
@@ -120,6 +127,7 @@ export const PAGE_JS = `
       tr.appendChild(el('td', 'muted hide-narrow', s.stream));
       var hc = el('td');
       hc.appendChild(pill(s.health));
+      if (s.down) hc.appendChild(downBadge());
       tr.appendChild(hc);
       tr.appendChild(el('td', 'num', fmtSeconds(s.window.p95LatencySeconds)));
       var to = el('td', 'num' + (s.window.timeouts > 0 ? ' bad' : ''), fmtInt(s.window.timeouts) + ' / ' + fmtInt(s.window.requests));
@@ -182,9 +190,10 @@ export const PAGE_JS = `
 
   function renderStreams(list) {
     // A stream no request ever went to (unmapped, before any page or unknown symbol) says nothing.
+    // Down first, then by health, worst first.
     var sorted = list.filter(function (s) { return s.totals.requests > 0; }).sort(function (a, b) {
       var ha = a.health === null ? 101 : a.health, hb = b.health === null ? 101 : b.health;
-      return ha - hb || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0);
+      return (b.down ? 1 : 0) - (a.down ? 1 : 0) || ha - hb || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0);
     });
     var cards = [];
     for (var i = 0; i < sorted.length; i++) {
@@ -197,7 +206,13 @@ export const PAGE_JS = `
       var name = el('span', 'name', st.stream);
       name.title = st.stream;
       head.appendChild(name);
-      head.appendChild(pill(st.health));
+      var right = el('span');
+      right.appendChild(pill(st.health));
+      if (st.down) {
+        card.setAttribute('data-down', 'true');
+        right.appendChild(downBadge());
+      }
+      head.appendChild(right);
       card.appendChild(head);
       var figs = el('div', 'figs');
       var w = st.window;

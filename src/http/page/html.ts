@@ -72,6 +72,7 @@ export const PAGE_HTML = `${head('TickrMeter fleet \u00b7 tkmprom')}
     </table>
     </div>
     <div class="empty" id="worst-empty">No symbol with at least <span id="worst-min"></span> requests in the window yet.</div>
+    <div class="note muted">Down symbols (not one quote answered in the window) first, then the slowest.</div>
   </section>
   <section class="panel">
     <h2>Went offline recently</h2>

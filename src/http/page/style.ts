@@ -72,7 +72,9 @@ ul.offline li { display: flex; justify-content: space-between; gap: 8px; padding
 ul.offline li:last-child { border-bottom: 0; }
 .dev { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
 .badge { font-size: 12px; padding: 0 6px; border-radius: 4px; background: var(--good-bg); color: var(--good); margin-left: 6px; }
+.badge.down { background: var(--bad-bg); color: var(--bad); font-weight: 650; }
 .empty { color: var(--muted); font-size: 14px; padding: 6px 0; }
+.note { font-size: 12px; padding-top: 6px; }
 footer { color: var(--muted); font-size: 12px; display: flex; flex-wrap: wrap; gap: 4px 14px; }
 footer a { color: var(--accent); text-decoration: none; }
 .login { max-width: 420px; margin: 12vh auto; }
