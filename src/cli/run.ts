@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
-import { startHttpServer } from '../http/index.js';
+import { loadWebConfig, startHttpServer, webAuthorizer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
@@ -54,13 +54,14 @@ export async function startExporter(
 ): Promise<RunningExporter> {
   // Everything that can fail on configuration alone fails before anything is started.
   const token = config.api.tokenFile === undefined ? undefined : readToken(config.api.tokenFile);
+  const web = config.http.webConfigFile === undefined ? undefined : loadWebConfig(config.http.webConfigFile);
   const embeddedBroker =
     config.embeddedBroker === undefined
       ? undefined
       : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
   const { exporter, keeper } = restoredExporter(config, logger);
   const { apiRoutes } = await import('../http/index.js');
-  const routes = apiRoutes(exporter, { token });
+  const routes = apiRoutes(exporter, { token, basicAuth: web?.users !== undefined });
   exporter.start();
   let source: Source;
   let stopBroker: (() => Promise<void>) | undefined;
@@ -89,6 +90,8 @@ export async function startExporter(
     catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,
+    tls: web?.tls,
+    authorize: web && webAuthorizer(web, { tokenOpensApi: token !== undefined }),
   }).catch(async (err) => {
     await stopBroker?.();
     exporter.stop();
@@ -99,6 +102,7 @@ export async function startExporter(
   logger.info(
     {
       metrics: `${http.url}/metrics`,
+      ...(web && { tls: web.tls !== undefined, basicAuthUsers: web.users?.users.length ?? 0 }),
       mqtt: config.embeddedBroker ? 'embedded' : redact(config.mqtt.url),
       requestTimeoutMs: config.correlation.requestTimeout,
     },
