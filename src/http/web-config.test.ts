@@ -23,8 +23,8 @@ let dir: string;
 let pki: TestPki;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'tkmprom-web-config-'));
-  mkdirSync(join(dir, 'certs'));
-  pki = makePki(join(dir, 'certs'));
+  mkdirSync(join(dir, 'tls'));
+  pki = makePki(join(dir, 'tls'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,9 +59,9 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
       'full.yml',
       [
         'tls_server_config:',
-        '  cert_file: certs/server.pem',
-        '  key_file: ./certs/server.key',
-        '  client_ca_file: certs/ca.pem',
+        '  cert_file: tls/server.pem',
+        '  key_file: ./tls/server.key',
+        '  client_ca_file: tls/ca.pem',
         '  client_auth_type: RequireAndVerifyClientCert',
         '  min_version: TLS13',
         'http_server_config:',
@@ -94,7 +94,7 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
     mkdirSync(sub, { recursive: true });
     writeFileSync(
       join(sub, 'web.yml'),
-      'tls_server_config:\n  cert_file: ../certs/server.pem\n  key_file: ../certs/server.key\n',
+      'tls_server_config:\n  cert_file: ../tls/server.pem\n  key_file: ../tls/server.key\n',
     );
     const cwd = process.cwd();
     try {
@@ -110,7 +110,7 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
   test('defaults: TLS 1.2 to 1.3, no client certificate; an empty file or section sets nothing', () => {
     const web = load(
       'tls.yml',
-      'tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n',
+      'tls_server_config:\n  cert_file: tls/server.pem\n  key_file: tls/server.key\n',
     );
     assert.equal(web.tls?.minVersion, 'TLSv1.2');
     assert.equal(web.tls?.maxVersion, 'TLSv1.3');
@@ -143,7 +143,7 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
     );
     const ifGiven = load(
       'given.yml',
-      'tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n  client_ca_file: certs/ca.pem\n  client_auth_type: VerifyClientCertIfGiven\n',
+      'tls_server_config:\n  cert_file: tls/server.pem\n  key_file: tls/server.key\n  client_ca_file: tls/ca.pem\n  client_auth_type: VerifyClientCertIfGiven\n',
     );
     assert.deepEqual(
       [ifGiven.tls?.requestCert, ifGiven.tls?.rejectUnauthorized, ifGiven.clientCertCheck],
@@ -151,7 +151,7 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
     );
   });
 
-  const TLS = 'tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n';
+  const TLS = 'tls_server_config:\n  cert_file: tls/server.pem\n  key_file: tls/server.key\n';
 
   test('every mistake names the file, the key and the fix', () => {
     const cases: [string, string, RegExp][] = [
@@ -207,12 +207,12 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
         /tls_server_config\.min_version: TLS13 is above max_version TLS12; lower it or raise max_version$/,
       ],
       [
-        'tls_server_config:\n  key_file: certs/server.key\n',
+        'tls_server_config:\n  key_file: tls/server.key\n',
         INVALID,
         /tls_server_config\.cert_file: missing: TLS needs the server certificate/,
       ],
       [
-        'tls_server_config:\n  cert_file: certs/server.pem\n',
+        'tls_server_config:\n  cert_file: tls/server.pem\n',
         INVALID,
         /tls_server_config\.key_file: missing: TLS needs the private key/,
       ],
@@ -222,12 +222,12 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
         /tls_server_config\.cert_file: set either cert_file or cert, not both$/,
       ],
       [
-        'tls_server_config:\n  cert_file: ""\n  key_file: certs/server.key\n',
+        'tls_server_config:\n  cert_file: ""\n  key_file: tls/server.key\n',
         INVALID,
         /tls_server_config\.cert_file: expected the path of a PEM certificate file, got ""$/,
       ],
       [
-        `${TLS}  client_ca_file: certs/ca.pem\n`,
+        `${TLS}  client_ca_file: tls/ca.pem\n`,
         INVALID,
         /tls_server_config\.client_auth_type: a client CA is set but no client certificate is asked for; set client_auth_type: RequireAndVerifyClientCert/,
       ],
@@ -237,12 +237,12 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
         /tls_server_config\.client_ca_file: missing: client_auth_type RequireAndVerifyClientCert verifies client certificates against it/,
       ],
       [
-        'tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/client.key\n',
+        'tls_server_config:\n  cert_file: tls/server.pem\n  key_file: tls/client.key\n',
         INVALID,
         /: tls_server_config: the certificate, key or CA does not load \(.+\); check that they are PEM and that the key belongs to the certificate$/,
       ],
       [
-        'tls_server_config:\n  cert_file: certs/server.ext\n  key_file: certs/server.key\n',
+        'tls_server_config:\n  cert_file: tls/server.ext\n  key_file: tls/server.key\n',
         INVALID,
         /: tls_server_config: the certificate, key or CA does not load/,
       ],
@@ -321,15 +321,15 @@ describe('web config: parsing', { skip: hasOpenssl ? false : 'openssl not found 
     );
     for (const key of ['cert_file', 'key_file', 'client_ca_file'] as const) {
       const yaml =
-        `tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n`.replace(
+        `tls_server_config:\n  cert_file: tls/server.pem\n  key_file: tls/server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: tls/ca.pem\n`.replace(
           new RegExp(`${key}: \\S+`),
-          `${key}: certs/missing.pem`,
+          `${key}: tls/missing.pem`,
         );
       fails(
         yaml,
         ErrorCodes.TLS_FILE_UNREADABLE,
         new RegExp(
-          `: tls_server_config\\.${key}: cannot read ${join(dir, 'certs', 'missing.pem')}: ENOENT.*; fix the path \\(a relative path is taken from the web config file's directory\\)$`,
+          `: tls_server_config\\.${key}: cannot read ${join(dir, 'tls', 'missing.pem')}: ENOENT.*; fix the path \\(a relative path is taken from the web config file's directory\\)$`,
         ),
       );
     }
@@ -553,11 +553,11 @@ describe('HTTPS with client certificates', { skip: hasOpenssl ? false : 'openssl
       authorize: webAuthorizer(web),
     });
   }
-  const base = 'tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n';
+  const base = 'tls_server_config:\n  cert_file: tls/server.pem\n  key_file: tls/server.key\n';
 
   test('RequireAndVerifyClientCert: only a client the CA signed gets an answer', async () => {
     const http = await serve(
-      `${base}  client_ca_file: certs/ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n`,
+      `${base}  client_ca_file: tls/ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n`,
     );
     try {
       assert.match(http.url, /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -574,7 +574,7 @@ describe('HTTPS with client certificates', { skip: hasOpenssl ? false : 'openssl
 
   test('VerifyClientCertIfGiven and RequireAnyClientCert; basic auth on top of TLS', async () => {
     const ifGiven = await serve(
-      `${base}  client_ca_file: certs/ca.pem\n  client_auth_type: VerifyClientCertIfGiven\n`,
+      `${base}  client_ca_file: tls/ca.pem\n  client_auth_type: VerifyClientCertIfGiven\n`,
     );
     try {
       assert.deepEqual(await get(`${ifGiven.url}/healthz`).then((r) => 'status' in r && r.status), 200);
@@ -610,6 +610,19 @@ describe('HTTPS with client certificates', { skip: hasOpenssl ? false : 'openssl
       await any.close();
     }
   });
+});
+
+test('examples/web-config.yml loads, and its user is "change-me"', {
+  skip: hasOpenssl ? false : 'openssl not found on PATH',
+}, async () => {
+  const web = load('example.yml', readFileSync('examples/web-config.yml', 'utf8'));
+  assert.equal(web.tls?.cert, readFileSync(pki.serverCert, 'utf8'));
+  assert.deepEqual(web.headers, [
+    ['X-Content-Type-Options', 'nosniff'],
+    ['X-Frame-Options', 'deny'],
+  ]);
+  assert.deepEqual(web.users?.users, ['prometheus']);
+  assert.equal(await web.users?.verify(basic('prometheus', 'change-me')), true);
 });
 
 test('parseWebConfig takes a document already read', () => {
