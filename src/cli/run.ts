@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:https';
 import type { Config } from '../config/index.js';
 import { loadConfig } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
-import { loadWebConfig, startHttpServer, webAuthorizer } from '../http/index.js';
+import { loadWebConfig, startHttpServer, watchCertificates, webAuthorizer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
@@ -97,6 +98,8 @@ export async function startExporter(
     exporter.stop();
     throw err;
   });
+  const certificates =
+    web?.tls === undefined ? undefined : watchCertificates(web, http.server as TlsServer, logger);
   await source.start();
   keeper?.start();
   logger.info(
@@ -116,6 +119,7 @@ export async function startExporter(
       await source.stop();
       // After the source, so the last snapshot holds every message read.
       await keeper?.stop();
+      certificates?.stop();
       await http.close();
       await stopBroker?.();
       exporter.stop();

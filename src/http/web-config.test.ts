@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { request } from 'node:https';
+import { request, type Server as TlsServer } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import { copyFileSync } from 'node:fs';
+import type { Logger } from '../log.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +15,14 @@ import { Registry } from '../export/index.js';
 import { silentLogger } from '../log.js';
 import { Auth } from './auth.js';
 import { startHttpServer } from './server.js';
-import { BasicAuth, loadWebConfig, parseWebConfig, webAuthorizer, type WebConfig } from './web-config.js';
+import {
+  BasicAuth,
+  loadWebConfig,
+  parseWebConfig,
+  watchCertificates,
+  webAuthorizer,
+  type WebConfig,
+} from './web-config.js';
 
 // Cost 4, the format's minimum, keeps the unit tests fast; the integration test uses cost 10.
 const HASH = bcrypt.hashSync('s3cret pass', 4);
@@ -405,6 +415,7 @@ describe('basic auth verification and its cache', () => {
 describe('the request hook', () => {
   const web = (over: Partial<WebConfig> = {}): WebConfig => ({
     file: 'web.yml',
+    tlsFiles: [],
     clientCertCheck: 'none',
     headers: [['X-Frame-Options', 'deny']],
     users: new BasicAuth(new Map([['alice', HASH]])),
@@ -610,6 +621,64 @@ describe('HTTPS with client certificates', { skip: hasOpenssl ? false : 'openssl
       await any.close();
     }
   });
+});
+
+test('a renewed certificate is served without a restart; files that do not load are not', {
+  skip: hasOpenssl ? false : 'openssl not found on PATH',
+}, async () => {
+  const renew = join(dir, 'renew');
+  mkdirSync(renew, { recursive: true });
+  copyFileSync(pki.serverCert, join(renew, 'cert.pem'));
+  copyFileSync(pki.serverKey, join(renew, 'key.pem'));
+  const web = load('renew/web.yml', 'tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n');
+  assert.deepEqual(web.tlsFiles, [join(renew, 'cert.pem'), join(renew, 'key.pem')]);
+  const http = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    optionName: '--listen',
+    registry: new Registry(),
+    ready: () => true,
+    logger: silentLogger(),
+    tls: web.tls,
+  });
+  const logged: string[] = [];
+  const logger = {
+    info: (_: object, msg: string) => logged.push(`info ${msg}`),
+    warn: (_: object, msg: string) => logged.push(`warn ${msg}`),
+  } as unknown as Logger;
+  const watch = watchCertificates(web, http.server as TlsServer, logger, 20);
+  const served = () =>
+    new Promise<string>((resolve, reject) => {
+      const s = tlsConnect(
+        { host: '127.0.0.1', port: Number(new URL(http.url).port), rejectUnauthorized: false },
+        () => {
+          const fp = s.getPeerCertificate().fingerprint256;
+          s.end();
+          resolve(fp);
+        },
+      );
+      s.on('error', reject);
+    });
+  try {
+    const before = await served();
+    // A key written before its certificate: kept out, the old pair still served.
+    writeFileSync(join(renew, 'key.pem'), readFileSync(pki.strangerKey));
+    assert.equal(watch.reload(), false);
+    assert.equal(await served(), before);
+    writeFileSync(join(renew, 'cert.pem'), readFileSync(pki.strangerCert));
+    const deadline = Date.now() + 5000;
+    let now = before;
+    while (now === before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      now = await served();
+    }
+    assert.notEqual(now, before, 'the watcher loaded the new pair');
+    assert.equal(logged[0], 'warn TLS files changed but do not load; still serving the previous certificate');
+    assert.ok(logged.includes('info TLS certificate and key reloaded'));
+  } finally {
+    watch.stop();
+    await http.close();
+  }
 });
 
 test('examples/web-config.yml loads, and its user is "change-me"', {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { dirname, resolve } from 'node:path';
@@ -8,6 +8,7 @@ import bcrypt from 'bcryptjs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ErrorCodes, TkmpromError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { BASIC_REALM, markAuthenticated } from './auth.js';
 
 /**
@@ -120,6 +121,10 @@ export interface WebConfig {
   file: string;
   /** Options for node:https; absent: plain HTTP. */
   tls?: HttpsServerOptions;
+  /** The certificate, key and CA files the TLS options were read from (absolute). */
+  tlsFiles: readonly string[];
+  /** Reads those files again into new TLS options; throws as loading does. */
+  readTls?: () => HttpsServerOptions;
   clientCertCheck: ClientCertCheck;
   /** Added to every response. */
   headers: readonly (readonly [string, string])[];
@@ -176,10 +181,13 @@ export function parseWebConfig(file: string, doc: unknown, options: BasicAuthOpt
   if (!result.success) throw schemaError(file, result.error);
   const raw = result.data;
   const dir = dirname(resolve(file));
-  const tls = raw.tls_server_config === undefined ? undefined : tlsOptions(file, dir, raw.tls_server_config);
+  const t = raw.tls_server_config;
+  const tls = t === undefined ? undefined : tlsOptions(file, dir, t);
   return {
     file,
     tls: tls?.options,
+    tlsFiles: tls?.files ?? [],
+    readTls: t && (() => tlsOptions(file, dir, t).options),
     clientCertCheck: tls?.check ?? 'none',
     headers: headers(file, raw.http_server_config?.headers ?? {}),
     users: raw.basic_auth_users === undefined ? undefined : users(file, raw.basic_auth_users, options),
@@ -225,8 +233,9 @@ function tlsOptions(
   file: string,
   dir: string,
   t: NonNullable<RawWebConfig['tls_server_config']>,
-): { options: HttpsServerOptions; check: ClientCertCheck } {
+): { options: HttpsServerOptions; check: ClientCertCheck; files: string[] } {
   const key = (name: string) => `tls_server_config.${name}`;
+  const files: string[] = [];
   const one = (
     fileKey: 'cert_file' | 'key_file' | 'client_ca_file',
     inline: 'cert' | 'key' | 'client_ca',
@@ -237,6 +246,7 @@ function tlsOptions(
     }
     if (path === undefined) return t[inline];
     const full = resolve(dir, path);
+    files.push(full);
     try {
       return readFileSync(full, 'utf8');
     } catch (err) {
@@ -306,7 +316,45 @@ function tlsOptions(
       : auth === 'VerifyClientCertIfGiven'
         ? 'verified-if-present'
         : 'none';
-  return { options, check };
+  return { options, check, files };
+}
+
+/**
+ * Watches the certificate, key and CA files (polling every `intervalMs`) and hands a server new
+ * TLS options when they change, so a renewed certificate is served without a restart. Files that
+ * do not load (a key written before its certificate) are logged and the previous ones kept; the
+ * next change tries again.
+ */
+export function watchCertificates(
+  web: WebConfig,
+  server: { setSecureContext(options: HttpsServerOptions): void },
+  logger: Logger,
+  intervalMs = 10_000,
+): { reload(): boolean; stop(): void } {
+  const reload = (): boolean => {
+    if (web.readTls === undefined) return false;
+    try {
+      server.setSecureContext(web.readTls());
+      logger.info({ webConfigFile: web.file }, 'TLS certificate and key reloaded');
+      return true;
+    } catch (err) {
+      logger.warn(
+        { webConfigFile: web.file, err: (err as Error).message, code: (err as TkmpromError).code },
+        'TLS files changed but do not load; still serving the previous certificate',
+      );
+      return false;
+    }
+  };
+  const onChange = (now: Stats, before: Stats) => {
+    if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) reload();
+  };
+  for (const f of web.tlsFiles) watchFile(f, { interval: intervalMs, persistent: false }, onChange);
+  return {
+    reload,
+    stop: () => {
+      for (const f of web.tlsFiles) unwatchFile(f, onChange);
+    },
+  };
 }
 
 function headers(file: string, given: Record<string, string>): [string, string][] {
