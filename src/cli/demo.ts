@@ -22,6 +22,8 @@ Options:
   --state-dir DIR            keep the demo's fleet, windows and trends across restarts
                              (default .tkmprom-data/demo-state; "" for none)
   --log-level L              (default warn: the demo prints its own summary)
+  --web.config.file FILE     TLS and basic auth of the exporter's HTTP server (README
+                             "Securing the endpoints")
   -h, --help                 show this help
 
 The embedded broker takes the settings of \`tkmprom broker\` as \`run\` spells them
@@ -48,6 +50,8 @@ export interface DemoOptions {
   logLevel: LogLevel;
   /** Where the exporter keeps its state; undefined for none. */
   stateDir?: string;
+  /** The exporter-toolkit web configuration of the HTTP server. */
+  webConfigFile?: string;
   /** Settings of the embedded broker, by `run`'s flag names (`broker-data-dir`: DIR). */
   broker?: Record<string, string>;
 }
@@ -67,6 +71,7 @@ export async function startDemo(opts: DemoOptions, logger: Logger): Promise<Runn
       'embedded-broker': opts.brokerListen,
       'log-level': opts.logLevel,
       'state-dir': opts.stateDir,
+      'web.config.file': opts.webConfigFile,
       ...opts.broker,
     },
     // The embedded broker's address is the demo's --broker-listen.
@@ -110,6 +115,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     duration: { type: 'string' },
     'state-dir': { type: 'string' },
     'log-level': { type: 'string' },
+    'web.config.file': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
     ...Object.fromEntries(DEMO_BROKER_FLAGS.map((f) => [f, { type: 'string' as const }])),
   });
@@ -133,6 +139,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     seed: Math.round(number('seed', values.seed as string | undefined, 1)),
     logLevel: ((values['log-level'] as string | undefined) ?? 'warn') as LogLevel,
     stateDir: ((values['state-dir'] as string | undefined) ?? '.tkmprom-data/demo-state') || undefined,
+    webConfigFile: values['web.config.file'] as string | undefined,
     broker: Object.fromEntries(
       DEMO_BROKER_FLAGS.filter((f) => values[f] !== undefined).map((f) => [f, values[f] as string]),
     ),

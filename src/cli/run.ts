@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:https';
 import type { Config } from '../config/index.js';
 import { loadConfig, settingName } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
-import { startHttpServer } from '../http/index.js';
+import { loadWebConfig, startHttpServer, watchCertificates, webAuthorizer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
@@ -56,13 +57,14 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     config.api.tokenFile === undefined
       ? undefined
       : readToken(config.api.tokenFile, settingName(config, 'api.tokenFile'));
+  const web = config.http.webConfigFile === undefined ? undefined : loadWebConfig(config.http.webConfigFile);
   const embeddedBroker =
     config.embeddedBroker === undefined
       ? undefined
       : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
   const { exporter, keeper } = restoredExporter(config, logger);
   const { apiRoutes } = await import('../http/index.js');
-  const routes = apiRoutes(exporter, { token });
+  const routes = apiRoutes(exporter, { token, basicAuth: web?.users !== undefined });
   exporter.start();
   let source: Source;
   let stopBroker: (() => Promise<void>) | undefined;
@@ -91,16 +93,21 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,
+    tls: web?.tls,
+    authorize: web && webAuthorizer(web, { tokenOpensApi: token !== undefined }),
   }).catch(async (err) => {
     await stopBroker?.();
     exporter.stop();
     throw err;
   });
+  const certificates =
+    web?.tls === undefined ? undefined : watchCertificates(web, http.server as TlsServer, logger);
   await source.start();
   keeper?.start();
   logger.info(
     {
       metrics: `${http.url}/metrics`,
+      ...(web && { tls: web.tls !== undefined, basicAuthUsers: web.users?.users.length ?? 0 }),
       mqtt: config.embeddedBroker ? 'embedded' : redact(config.mqtt.url),
       requestTimeoutMs: config.correlation.requestTimeout,
     },
@@ -114,6 +121,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
       await source.stop();
       // After the source, so the last snapshot holds every message read.
       await keeper?.stop();
+      certificates?.stop();
       await http.close();
       await stopBroker?.();
       exporter.stop();

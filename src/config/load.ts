@@ -255,6 +255,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'export per-device series for at most this many devices (default 0: none)',
   },
   {
+    path: 'http.webConfigFile',
+    flag: 'web.config.file',
+    env: 'TKMPROM_WEB_CONFIG_FILE',
+    kind: 'string',
+    help: 'TLS and basic auth of the HTTP server, in the web config format of node_exporter',
+  },
+  {
     path: 'api.tokenFile',
     flag: 'api-token-file',
     env: 'TKMPROM_API_TOKEN_FILE',

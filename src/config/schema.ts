@@ -302,6 +302,13 @@ const configObject = z
       })
       .strict()
       .prefault({}),
+    http: z
+      .object({
+        // The exporter-toolkit web configuration (TLS, basic auth), as node_exporter reads it.
+        webConfigFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     api: z
       .object({
         tokenFile: z.string().optional(),

@@ -62,7 +62,8 @@ export function apiHandler(state: ApiState, auth: Auth) {
   let openApiText: string | undefined;
   return (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
     const path = url.pathname;
-    if (path === OPENAPI_PATH) {
+    // Open, as it holds no data; but with basic auth on, every path but the probes needs credentials.
+    if (path === OPENAPI_PATH && (!auth.basicAuth || auth.allows(req))) {
       openApiText ??= JSON.stringify(openApiDocument());
       sendJsonText(res, 200, openApiText, { 'cache-control': 'max-age=300' });
       return true;
@@ -72,8 +73,13 @@ export function apiHandler(state: ApiState, auth: Auth) {
       sendError(
         res,
         401,
-        { error: 'unauthorized', message: 'send the API token as Authorization: Bearer <token>' },
-        { 'www-authenticate': 'Bearer realm="tkmprom"' },
+        {
+          error: 'unauthorized',
+          message: auth.basicAuth
+            ? 'send the API token as Authorization: Bearer <token>, or a user name and password of the web configuration (HTTP basic auth)'
+            : 'send the API token as Authorization: Bearer <token>',
+        },
+        { 'www-authenticate': auth.challenge },
       );
       return true;
     }

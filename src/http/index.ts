@@ -2,3 +2,4 @@
 export * from './routes.js';
 export * from './server.js';
 export * from './snapshot.js';
+export * from './web-config.js';

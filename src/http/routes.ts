@@ -8,6 +8,8 @@ import { ApiState, TICK_MS } from './snapshot.js';
 
 export interface ApiOptions {
   token?: string;
+  /** Basic auth of the web configuration is on: it opens the API and the page as the token does. */
+  basicAuth?: boolean;
 }
 
 /** The JSON API and the status page, beside /metrics, /healthz and /readyz (which stay open). */
@@ -15,7 +17,7 @@ export function apiRoutes(exporter: Exporter, opts: ApiOptions): RouteHandler[] 
   if (opts.token !== undefined && opts.token.length === 0) {
     throw new TkmpromError(ErrorCodes.CONFIG_INVALID, 'api.tokenFile: the token file is empty');
   }
-  const auth = new Auth(opts.token);
+  const auth = new Auth(opts.token, { basicAuth: opts.basicAuth });
   const state = new ApiState(exporter);
   keepTicking(state);
   return [apiHandler(state, auth), pageHandler(auth)];

@@ -1,4 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as PlainServer,
+  type ServerResponse,
+} from 'node:http';
+import {
+  createServer as createTlsServer,
+  type Server as TlsServer,
+  type ServerOptions as TlsOptions,
+} from 'node:https';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { negotiateFormat } from '../export/index.js';
 import type { Registry } from '../export/index.js';
@@ -25,7 +35,13 @@ export interface HttpOptions {
   catchUp?: () => Promise<void>;
   logger: Logger;
   routes?: RouteHandler[];
+  /** Serve HTTPS with these options (web-config.ts) instead of HTTP. */
+  tls?: TlsOptions;
+  /** Runs before every route (web-config.ts); false: it has answered the request itself. */
+  authorize?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 }
+
+type Server = PlainServer | TlsServer;
 
 export interface HttpServer {
   readonly server: Server;
@@ -34,19 +50,20 @@ export interface HttpServer {
 }
 
 export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res, opts).catch((err) => {
       opts.logger.error({ err: (err as Error).message, url: req.url }, 'http handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
-  });
+  };
+  const server = opts.tls ? createTlsServer(opts.tls, onRequest) : createServer(onRequest);
   server.keepAliveTimeout = 65_000;
   await listen(server, opts.host, opts.port, opts.optionName);
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;
   const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return {
     server,
     url,
@@ -60,6 +77,7 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (opts.authorize && !(await opts.authorize(req, res, url))) return;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     sendJson(res, 405, { error: 'method not allowed' });

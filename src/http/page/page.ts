@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Auth } from '../auth.js';
+import { type Auth, BASIC_REALM } from '../auth.js';
 import { loginHtml, PAGE_CSP, PAGE_HTML } from './html.js';
 
 const HEADERS = {
@@ -28,13 +28,14 @@ export function pageHandler(auth: Auth) {
           });
           res.end();
         } else {
-          res.writeHead(401, HEADERS);
+          res.writeHead(401, auth.basicAuth ? { ...HEADERS, 'www-authenticate': BASIC_REALM } : HEADERS);
           res.end(loginHtml(true));
         }
         return true;
       }
       if (!auth.allows(req)) {
-        res.writeHead(401, HEADERS);
+        // With basic auth on too, a browser asks for a user name and password; cancelled, it shows the form.
+        res.writeHead(401, auth.basicAuth ? { ...HEADERS, 'www-authenticate': BASIC_REALM } : HEADERS);
         res.end(loginHtml(false));
         return true;
       }
