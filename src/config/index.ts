@@ -2,3 +2,4 @@
 export * from './duration.js';
 export * from './load.js';
 export * from './schema.js';
+export * from './nats-layout.js';

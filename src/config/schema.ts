@@ -29,7 +29,7 @@ function parseHostPort(text: string): { host: string; port: number } | undefined
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
-const hostPortSchema = z.string().transform((text, ctx) => {
+export const hostPortSchema = z.string().transform((text, ctx) => {
   const hp = parseHostPort(text);
   if (hp === undefined) {
     ctx.addIssue({ code: 'custom', message: `expected HOST:PORT such as 127.0.0.1:9883, got "${text}"` });
