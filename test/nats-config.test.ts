@@ -80,8 +80,8 @@ describe('tkmprom nats-config, through a real nats-server', () => {
       ...devices.map((d) => `tkm.${partitionOf(d, PARTITIONS)}.r.${d} reply-${d}`),
       `tkm.${partitionOf('STOCKPRICEUPDATE', PARTITIONS)}.r.STOCKPRICEUP.DATE request`,
       `tkm.${partitionOf('DEVICESTATUS', PARTITIONS)}.r.DEVICESTATUS poll`,
-      `tkm.${partitionOf(devices[1]!, PARTITIONS)}.l.LOG.${devices[1]} log line`,
-      `tkm.${partitionOf(devices[2]!, PARTITIONS)}.l.FIRMWAREUPDATE.${devices[2]} fw`,
+      `tkm.${partitionOf(devices[1]!, PARTITIONS)}.LOG.${devices[1]} log line`,
+      `tkm.${partitionOf(devices[2]!, PARTITIONS)}.FIRMWAREUPDATE.${devices[2]} fw`,
     ];
     assert.deepEqual([...seen].sort(), expected.sort());
     // Every partition got some of the 60 devices: the hash spreads them.

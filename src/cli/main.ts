@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   broker: async () => (await import('./broker.js')).brokerCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
   'nats-config': async () => (await import('./nats-config.js')).natsConfigCommand,
+  keyer: async () => (await import('./keyer.js')).keyerCommand,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -37,6 +38,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       import('./broker.js').then((m) => m.BROKER_HELP),
       import('./demo.js').then((m) => m.DEMO_HELP),
       import('./nats-config.js').then((m) => m.NATS_CONFIG_HELP),
+      import('./keyer.js').then((m) => m.KEYER_HELP),
     ]);
     for (const h of helps) process.stdout.write(`\n${h}`);
     return 0;

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { partitionOf, partitionOfBytes, partitionSubjects, topicOfSubject } from './nats-layout.js';
+import {
+  partitionFilter,
+  partitionOf,
+  partitionOfBytes,
+  streamSubjects,
+  topicOfSubject,
+} from './nats-layout.js';
 
 test('partitionOf is FNV-1a 32 modulo n', () => {
   // Reference values of FNV-1a 32: "" is the offset basis, "a" is 0xe40c292c.
@@ -18,9 +24,12 @@ test('topicOfSubject gives back the MQTT topic of every subject of the layout', 
   assert.equal(topicOfSubject('tkm.0.r.142B2FEB7A10'), '142B2FEB7A10');
   assert.equal(topicOfSubject('tkm.12.r.STOCKPRICEUP.DATE'), 'STOCKPRICEUPDATE');
   assert.equal(topicOfSubject('tkm.2.k.STOCKPRICEUPDATE'), 'STOCKPRICEUPDATE');
-  assert.equal(topicOfSubject('tkm.1.l.LOG.142B2FEB7A10'), 'LOG/142B2FEB7A10');
+  assert.equal(topicOfSubject('tkm.1.LOG.142B2FEB7A10'), 'LOG/142B2FEB7A10');
+  assert.equal(topicOfSubject('tkm.1.FIRMWAREUPDATE.142B2FEB7A10'), 'FIRMWAREUPDATE/142B2FEB7A10');
   assert.equal(topicOfSubject('tkm.1.x.LOG'), undefined);
+  assert.equal(topicOfSubject('tkm.1.k.A.B'), undefined);
   assert.equal(topicOfSubject('other.1.r.A'), undefined);
   assert.equal(topicOfSubject('tkm.1.r.'), undefined);
-  assert.deepEqual(partitionSubjects(4), ['tkm.4.r.*', 'tkm.4.k.*', 'tkm.4.l.*.*']);
+  assert.equal(partitionFilter(4), 'tkm.4.*.*');
+  assert.deepEqual(streamSubjects(), ['tkm.*.*.*', 'tkm.*.r.*.>']);
 });

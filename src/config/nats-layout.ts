@@ -1,18 +1,18 @@
 /**
  * The NATS deployment of tkmprom (README "Scaling out", docs/scaling.md): the subjects the fleet's
- * MQTT traffic is partitioned onto, the partition hash, the JetStream streams, and the
- * nats-server configuration that sets it up. The keyer, the NATS source and `tkmprom nats-config`
- * all read it from here, so the three agree by construction.
+ * MQTT traffic is partitioned onto, the partition hash, the JetStream stream and consumers, and
+ * the nats-server configuration that sets it up. The keyer, the NATS source and
+ * `tkmprom nats-config` all read it from here, so the three agree by construction.
  *
- * Subjects, for partition `k` of `N`:
- * - `tkm.k.r.<topic>`: a one-level MQTT topic of exactly 12 characters (the replies on
+ * Subjects, for partition `k` of `N`, all in the one stream (`source.nats.stream`, `TKM`):
+ * - `tkm.k.r.<topic>`: a one-level MQTT topic of at most 12 characters (the replies on
  *   `<deviceId>`, and `DEVICESTATUS`), mapped by nats-server itself with `partition(N, 1)` over
- *   the topic. Longer one-level topics arrive sliced into 12-character tokens
- *   (`tkm.k.r.STOCKPRICEUP.DATE`): no stream holds those; the keyer reads them.
- * - `tkm.k.l.<PREFIX>.<deviceId>`: `LOG/<id>`, `ALERT/<id>`, `FIRMWAREUPDATE/<id>`, mapped by
- *   nats-server over the device id.
+ *   the topic. Longer one-level topics (`STOCKPRICEUPDATE`, ...) arrive sliced into 12-character
+ *   tokens, `tkm.h.r.STOCKPRICEUP.DATE`: the keyer's input.
+ * - `tkm.k.LOG.<deviceId>` (and `ALERT`, `FIRMWAREUPDATE`): mapped by nats-server over the id.
  * - `tkm.k.k.<topic>`: what the keyer republished (requests, heartbeats, boots, hand-offs, other
  *   one-level topics), keyed by the payload's device id with the same hash.
+ * An exporter reads `tkm.k.*.*` (four tokens: never the sliced copies), the keyers `tkm.*.r.*.>`.
  */
 
 /** The first token of every subject tkmprom uses. */
@@ -20,9 +20,9 @@ export const NATS_SUBJECT_PREFIX = 'tkm';
 /** The exporter's NATS account in the generated configuration, and the fleet's. */
 export const NATS_TKM_ACCOUNT = 'TKMPROM';
 export const NATS_FLEET_ACCOUNT = 'FLEET';
-/** The keyer's queue group: any number of keyers share the work. */
-export const KEYER_QUEUE_GROUP = 'tkmprom-keyer';
-/** Header the keyer stamps each message with: wall-clock milliseconds when it read it. */
+/** The keyers' shared durable consumer: any number of keyers share its messages. */
+export const KEYER_DURABLE = 'tkmprom-keyer';
+/** Header of a keyed message: its arrival at nats-server, epoch nanoseconds (the sliced copy's time). */
 export const SEEN_HEADER = 'Tkm-Seen';
 /** The length reply topics have, and the slice length of the import's transform. */
 const SLICE = 12;
@@ -54,10 +54,20 @@ export function partitionOfBytes(bytes: Uint8Array, n: number): number {
   return (h >>> 0) % n;
 }
 
-/** The subjects the exporter of partition `k` reads, as its stream captures them. */
-export function partitionSubjects(k: number): string[] {
-  const p = `${NATS_SUBJECT_PREFIX}.${k}`;
-  return [`${p}.r.*`, `${p}.k.*`, `${p}.l.*.*`];
+/**
+ * The subjects of the stream: every four-token subject (the replies and the per-device topics as
+ * the imports deliver them, the keyers' output) and the sliced copies. JetStream takes a
+ * consumer's filter only within one of them, and nats-server delivers an import's messages only to
+ * a subscription that covers the import's whole pattern (`tkm.*.r.*`), not one partition of it.
+ */
+export function streamSubjects(): string[] {
+  const p = NATS_SUBJECT_PREFIX;
+  return [`${p}.*.*.*`, `${p}.*.r.*.>`];
+}
+
+/** What the exporter of partition `k` reads from the stream. */
+export function partitionFilter(k: number): string {
+  return `${NATS_SUBJECT_PREFIX}.${k}.*.*`;
 }
 
 /** Where the keyer republishes a message of `topic` (one MQTT level) for partition `k`. */
@@ -65,41 +75,22 @@ export function keyedSubject(k: number, topic: string): string {
   return `${NATS_SUBJECT_PREFIX}.${k}.k.${topic}`;
 }
 
-/** What the keyer subscribes to: the one-level topics longer than 12 characters, sliced. */
-export const KEYER_SUBJECT = `${NATS_SUBJECT_PREFIX}.*.r.*.>`;
-
-/** The stream that holds partition `k`'s messages. */
-export function partitionStreamName(prefix: string, k: number): string {
-  return `${prefix}_${k}`;
-}
+/** What the keyers read: the one-level topics longer than 12 characters, sliced. */
+export const KEYER_FILTER = `${NATS_SUBJECT_PREFIX}.*.r.*.>`;
 
 /**
  * The MQTT topic of a subject of the layout, or undefined for a subject outside it. `tkm.k.r.A.B`
- * (a sliced one-level topic) gives `AB`; `tkm.k.l.LOG.<id>` gives `LOG/<id>`.
+ * (a sliced one-level topic) gives `AB`; `tkm.k.LOG.<id>` gives `LOG/<id>`.
  */
 export function topicOfSubject(subject: string): string | undefined {
-  // "tkm." + partition digits + "." + kind + "."
-  if (!subject.startsWith(`${NATS_SUBJECT_PREFIX}.`)) return undefined;
-  const afterPartition = subject.indexOf('.', NATS_SUBJECT_PREFIX.length + 1);
-  if (afterPartition < 0 || subject.charCodeAt(afterPartition + 2) !== 0x2e) return undefined;
-  const kind = subject.charCodeAt(afterPartition + 1);
-  const rest = subject.slice(afterPartition + 3);
-  if (rest === '') return undefined;
-  if (kind === 0x6c /* l */) {
-    const dot = rest.indexOf('.');
-    return dot < 0 ? undefined : `${rest.slice(0, dot)}/${rest.slice(dot + 1)}`;
-  }
-  if (kind === 0x72 /* r */ || kind === 0x6b /* k */) {
-    return rest.includes('.') ? rest.split('.').join('') : rest;
-  }
+  const parts = subject.split('.');
+  if (parts.length < 4 || parts[0] !== NATS_SUBJECT_PREFIX || parts[3] === '') return undefined;
+  const kind = parts[2]!;
+  if (kind === 'r') return parts.length === 4 ? parts[3] : parts.slice(3).join('');
+  if (kind === 'k') return parts.length === 4 ? parts[3] : undefined;
+  if ((DEVICE_TOPIC_PREFIXES as readonly string[]).includes(kind) && parts.length === 4)
+    return `${kind}/${parts[3]}`;
   return undefined;
-}
-
-/** Whether a subject of the layout came straight from nats-server's mapping (`r`, `l`), not the keyer. */
-export function isMappedSubject(subject: string): boolean {
-  const afterPartition = subject.indexOf('.', NATS_SUBJECT_PREFIX.length + 1);
-  const kind = subject.charCodeAt(afterPartition + 1);
-  return kind === 0x72 || kind === 0x6c;
 }
 
 export interface NatsServerConfigOptions {
@@ -124,16 +115,13 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
   const imports = [
     `      # One-level topics: the replies on <deviceId> keep their name and go to the device's`,
     `      # partition; longer names (STOCKPRICEUPDATE, ...) arrive sliced in ${SLICE}-character`,
-    `      # tokens, which no stream captures and the keyer reads.`,
+    `      # tokens, for the keyer to read.`,
     `      { stream: { account: ${NATS_FLEET_ACCOUNT}, subject: "*" }, to: "${p}.{{partition(${n},1)}}.r.{{SliceFromLeft(1,${SLICE})}}" }`,
     ...DEVICE_TOPIC_PREFIXES.map(
       (prefix) =>
-        `      { stream: { account: ${NATS_FLEET_ACCOUNT}, subject: "${prefix}.*" }, to: "${p}.{{partition(${n},1)}}.l.${prefix}.{{wildcard(1)}}" }`,
+        `      { stream: { account: ${NATS_FLEET_ACCOUNT}, subject: "${prefix}.*" }, to: "${p}.{{partition(${n},1)}}.${prefix}.{{wildcard(1)}}" }`,
     ),
   ];
-  const streams = Array.from({ length: n }, (_, k) => {
-    return `#   ${partitionStreamName('TKM', k)}: ${partitionSubjects(k).join(', ')}`;
-  });
   return [
     `# nats-server configuration for tkmprom, ${n} partition${n === 1 ? '' : 's'}`,
     '# (printed by `tkmprom nats-config`; README "Scaling out" explains each part).',
@@ -143,9 +131,10 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     '# account imports them, partitioned by device; tkmprom (exporters and keyers) connects as',
     `# user "tkmprom", e.g. nats://tkmprom:PASSWORD@${hostPort(o.listen)}.`,
     '#',
-    '# JetStream streams, created by `tkmprom keyer` and `tkmprom run` at start when missing',
-    '# (file storage, limits retention), one per partition:',
-    ...streams,
+    '# The JetStream stream TKM, created by `tkmprom keyer` and `tkmprom run` at start when missing',
+    `# (file storage, limits retention), holds ${streamSubjects().join(', ')};`,
+    `# exporter I reads ${partitionFilter(0).replace('.0.', '.I.')} through the durable consumer tkmprom_I, the keyers`,
+    `# read ${KEYER_FILTER} through the shared durable consumer ${KEYER_DURABLE}.`,
     '',
     `server_name: ${quote(o.serverName ?? 'tkmprom-nats')}`,
     `listen: ${quote(hostPort(o.listen))}`,
@@ -181,4 +170,42 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     'no_auth_user: "fleet"',
     '',
   ].join('\n');
+}
+
+/** How to reach the NATS server: the URL's host and port, the user and password from the URL or the settings. */
+export function natsConnectOptions(nats: {
+  url?: string | undefined;
+  username: string;
+  password?: string | undefined;
+}): { servers: string; user: string; pass: string | undefined; display: string } {
+  const u = new URL(nats.url ?? 'nats://127.0.0.1:4222');
+  const user = u.username !== '' ? decodeURIComponent(u.username) : nats.username;
+  const pass = u.password !== '' ? decodeURIComponent(u.password) : nats.password;
+  const scheme = u.protocol === 'tls:' ? 'tls://' : '';
+  return {
+    servers: `${scheme}${u.hostname}:${u.port === '' ? '4222' : u.port}`,
+    user,
+    pass,
+    display: `${u.protocol}//${u.hostname}:${u.port === '' ? '4222' : u.port}`,
+  };
+}
+
+export interface StreamOptions {
+  name: string;
+  maxAgeMs: number;
+  replicas: number;
+}
+
+/** The JetStream configuration of the stream (file storage, limits retention, 2 min dedupe window). */
+export function streamConfig(o: StreamOptions) {
+  return {
+    name: o.name,
+    subjects: streamSubjects(),
+    retention: 'limits' as const,
+    storage: 'file' as const,
+    discard: 'old' as const,
+    max_age: o.maxAgeMs * 1_000_000,
+    num_replicas: o.replicas,
+    duplicate_window: 120_000_000_000,
+  };
 }
