@@ -5,7 +5,7 @@ import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
 import { startHttpServer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { MqttSource, redact, type Source } from '../source/index.js';
+import { MqttSource, NatsSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
 import { brokerOptions, runFlagName } from './broker-options.js';
 import { parse, settingFlags, settingsHelp } from './args.js';
@@ -76,6 +76,13 @@ export async function startExporter(
     );
     source = embedded.source;
     stopBroker = embedded.stopBroker;
+  } else if (config.source.nats.url !== undefined && config.source.nats.partition !== undefined) {
+    const nats = config.source.nats;
+    source = new NatsSource(
+      { ...nats, partition: nats.partition!, partitions: nats.partitions! },
+      exporter,
+      logger,
+    );
   } else {
     source = new MqttSource(config.mqtt, exporter, logger, config.limits);
   }
@@ -94,12 +101,20 @@ export async function startExporter(
     exporter.stop();
     throw err;
   });
-  await source.start();
+  await source.start().catch(async (err) => {
+    await http.close();
+    exporter.stop();
+    throw err;
+  });
   keeper?.start();
   logger.info(
     {
       metrics: `${http.url}/metrics`,
-      mqtt: config.embeddedBroker ? 'embedded' : redact(config.mqtt.url),
+      source: config.embeddedBroker
+        ? 'embedded'
+        : config.source.nats.partition !== undefined
+          ? `nats partition ${config.source.nats.partition}/${config.source.nats.partitions}`
+          : redact(config.mqtt.url),
       requestTimeoutMs: config.correlation.requestTimeout,
     },
     'tkmprom exporter started',
