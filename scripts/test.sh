@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check and test of tkmprom. Installs what the tests need when it is missing:
-# node modules (npm ci) and, as root on Debian, Mosquitto, promtool/Prometheus, Chromium and
-# systemd-analyze.
+# node modules (npm ci) and, as root on Debian, Mosquitto, nats-server, promtool/Prometheus,
+# Chromium and systemd-analyze.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

@@ -6,9 +6,9 @@ test('usage errors: the closest command or option, and the help of the command t
   const cases: [string[], string][] = [
     [
       ['simulat'],
-      'unknown command "simulat"; did you mean simulate? (commands: run, simulate, broker, demo)',
+      'unknown command "simulat"; did you mean simulate? (commands: run, simulate, broker, demo, nats-config, keyer)',
     ],
-    [['nonsense'], 'unknown command "nonsense" (commands: run, simulate, broker, demo)'],
+    [['nonsense'], 'unknown command "nonsense" (commands: run, simulate, broker, demo, nats-config, keyer)'],
     [['--windw', '5m'], 'unknown option --windw; did you mean --window? (see tkmprom run --help)'],
     [
       ['run', '--max-device', '5'],

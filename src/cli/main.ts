@@ -10,6 +10,8 @@ Commands:
   simulate   a simulated fleet and quote backend, with fault scenarios and ground truth
   broker     an MQTT broker for a small fleet (add-user manages its password file)
   demo       embedded broker + simulated fleet + exporter in one process
+  nats-config  a nats-server configuration for tkmprom scaled out over N exporters
+  keyer      republishes the fleet's device-keyed messages onto their partition (NATS)
 
 'tkmprom <command> --help' shows the options of one command; all of them follow.
 `;
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   broker: async () => (await import('./broker.js')).brokerCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
+  'nats-config': async () => (await import('./nats-config.js')).natsConfigCommand,
+  keyer: async () => (await import('./keyer.js')).keyerCommand,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -33,6 +37,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       import('./simulate.js').then((m) => m.SIMULATE_HELP),
       import('./broker.js').then((m) => m.BROKER_HELP),
       import('./demo.js').then((m) => m.DEMO_HELP),
+      import('./nats-config.js').then((m) => m.NATS_CONFIG_HELP),
+      import('./keyer.js').then((m) => m.KEYER_HELP),
     ]);
     for (const h of helps) process.stdout.write(`\n${h}`);
     return 0;

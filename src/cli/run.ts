@@ -6,7 +6,7 @@ import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
 import { loadWebConfig, startHttpServer, watchCertificates, webAuthorizer } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { MqttSource, redact, type Source } from '../source/index.js';
+import { MqttSource, NatsSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
 import { brokerOptions } from './broker-options.js';
 import { parseFlags, settingFlags, settingsHelp } from './args.js';
@@ -80,6 +80,13 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     );
     source = embedded.source;
     stopBroker = embedded.stopBroker;
+  } else if (config.source.nats.url !== undefined && config.source.nats.partition !== undefined) {
+    const nats = config.source.nats;
+    source = new NatsSource(
+      { ...nats, partition: nats.partition!, partitions: nats.partitions! },
+      exporter,
+      logger,
+    );
   } else {
     source = new MqttSource(config.mqtt, exporter, logger, config.limits);
   }
@@ -102,13 +109,22 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
   });
   const certificates =
     web?.tls === undefined ? undefined : watchCertificates(web, http.server as TlsServer, logger);
-  await source.start();
+  await source.start().catch(async (err) => {
+    certificates?.stop();
+    await http.close();
+    exporter.stop();
+    throw err;
+  });
   keeper?.start();
   logger.info(
     {
       metrics: `${http.url}/metrics`,
       ...(web && { tls: web.tls !== undefined, basicAuthUsers: web.users?.users.length ?? 0 }),
-      mqtt: config.embeddedBroker ? 'embedded' : redact(config.mqtt.url),
+      source: config.embeddedBroker
+        ? 'embedded'
+        : config.source.nats.partition !== undefined
+          ? `nats partition ${config.source.nats.partition}/${config.source.nats.partitions}`
+          : redact(config.mqtt.url),
       requestTimeoutMs: config.correlation.requestTimeout,
     },
     'tkmprom exporter started',

@@ -4,3 +4,4 @@ export * from './load.js';
 export * from './schema.js';
 export * from './secrets.js';
 export * from './suggest.js';
+export * from './nats-layout.js';

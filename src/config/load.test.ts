@@ -193,7 +193,7 @@ describe('configuration', () => {
       ],
       [
         'blah: 1\n',
-        'blah (FILE line 1): unknown setting; the settings at the top level are mqtt, listen, embeddedBroker, broker, correlation, fleet, stats, limits, perDeviceMetrics, streams, http, api, state, log (examples/tkmprom.yaml lists every setting)',
+        'blah (FILE line 1): unknown setting; the settings at the top level are mqtt, listen, source, embeddedBroker, broker, correlation, fleet, stats, limits, perDeviceMetrics, streams, http, api, state, log (examples/tkmprom.yaml lists every setting)',
       ],
     ];
     for (const [text, line] of cases) {

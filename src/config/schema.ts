@@ -78,7 +78,7 @@ function parseHostPort(text: string): { host: string; port: number } | undefined
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
-const hostPortSchema = (example: string) =>
+export const hostPortSchema = (example: string) =>
   z.unknown().transform((value, ctx) => {
     const hp = typeof value === 'string' ? parseHostPort(value) : undefined;
     if (hp === undefined) {
@@ -196,6 +196,56 @@ const configObject = z
       .strict()
       .prefault({}),
     listen: hostPortSchema(`127.0.0.1:${DEFAULT_PORT}`).prefault(`0.0.0.0:${DEFAULT_PORT}`),
+    // Scaled out: read one partition of the fleet from NATS JetStream instead of MQTT
+    // (README "Scaling out"). `partition` takes `I/N`, which sets `partitions` too.
+    source: z
+      .object({
+        nats: z
+          .object({
+            url: z
+              .string()
+              .refine((u) => /^(nats|tls):\/\/[^/\s]+$/.test(u), {
+                message: 'expected nats://host:port or tls://host:port',
+              })
+              .optional(),
+            username: z.string().min(1).default('tkmprom'),
+            password: z.string().optional(),
+            partition: z
+              .union([z.number(), z.string()])
+              .optional()
+              .transform((v, ctx) => {
+                if (v === undefined) return undefined;
+                const m = /^(\d+)(?:\/(\d+))?$/.exec(String(v).trim());
+                if (m === null) {
+                  ctx.addIssue({
+                    code: 'custom',
+                    message: `expected I/N such as 0/3 (I from 0), got "${v}"`,
+                  });
+                  return z.NEVER;
+                }
+                return { index: Number(m[1]), count: m[2] === undefined ? undefined : Number(m[2]) };
+              }),
+            partitions: z.coerce.number().int().min(1).max(1024).optional(),
+            stream: z
+              .string()
+              .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only (a JetStream stream name)')
+              .default('TKM'),
+            durable: z
+              .string()
+              .regex(
+                /^[A-Za-z0-9_-]{1,32}$/,
+                'letters, digits, _ and - only (a JetStream consumer name prefix)',
+              )
+              .default('tkmprom'),
+            reorderWindow: duration('500ms', 'or 0ms to hand messages on as they come', { zero: true }),
+            maxAge: duration('24h', 'the stream keeps messages this long for an instance that is down'),
+            replicas: z.coerce.number().int().min(1).max(5).default(1),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     embeddedBroker: hostPortSchema('127.0.0.1:1883').optional(),
     // One broker section for `tkmprom broker`, `run --embedded-broker` and `demo`: the plain
     // listener is `broker.listen` for the first, the embedded address for the others.
@@ -357,7 +407,45 @@ export const configSchema = configObject.transform((c, ctx) => {
     });
     return z.NEVER;
   }
-  return { ...c, correlation: { ...c.correlation, lateWindow: lateWindowMs } };
+  const nats = c.source.nats;
+  const partitions = nats.partition?.count ?? nats.partitions;
+  if (nats.partition !== undefined) {
+    if (partitions === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'nats', 'partition'],
+        message: `give the number of partitions too, as I/N (such as ${nats.partition.index}/3) or with source.nats.partitions`,
+      });
+      return z.NEVER;
+    }
+    if (nats.partition.index >= partitions || partitions > 1024 || partitions < 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'nats', 'partition'],
+        message: `expected I/N with I from 0 to N-1 and N from 1 to 1024, got ${nats.partition.index}/${partitions}`,
+      });
+      return z.NEVER;
+    }
+  }
+  if (nats.partition !== undefined && nats.url === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['source', 'nats', 'url'],
+      message: 'a partition to read needs the NATS server: give source.nats.url (--nats-url)',
+    });
+    return z.NEVER;
+  }
+  return {
+    ...c,
+    source: {
+      nats: {
+        ...nats,
+        partition: nats.partition?.index,
+        partitions,
+      },
+    },
+    correlation: { ...c.correlation, lateWindow: lateWindowMs },
+  };
 });
 
 export type Config = z.output<typeof configSchema>;
