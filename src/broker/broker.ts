@@ -112,6 +112,7 @@ const CONNACK_SERVER_UNAVAILABLE = Buffer.from([0x20, 0x02, 0x00, 0x03]);
 // A refused client gets this long to send its CONNECT before the CONNACK is written anyway.
 const REFUSE_WAIT_MS = 2_000;
 const REFUSE_LINGER_MS = 2_000;
+const IDENTIFIER_REJECTED = 2;
 const NOT_AUTHORIZED = 5;
 const SHUTDOWN_SETTLE_MS = 2_000;
 
@@ -288,14 +289,28 @@ async function openDataDir(dataDir: string): Promise<Level<string, Buffer>> {
   return db;
 }
 
-export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
-  const log = (opts.logger ?? silentLogger()).child({ component: 'broker' });
-  if (opts.aclFile !== undefined && opts.passwordFile === undefined) {
+/**
+ * Per-user rules need verified user names: without a password file every client is anonymous, so
+ * a `users` section would silently grant nothing. With one, an `anonymous` section applies to no one.
+ */
+function checkAclFits(acl: Acl, file: string, hasPasswordFile: boolean, log: Logger): void {
+  if (!hasPasswordFile && acl.users.size > 0) {
     throw new TkmpromError(
-      ErrorCodes.CONFIG_INVALID,
-      'an ACL file needs a password file: users are identified by their login',
+      ErrorCodes.ACL_FILE_INVALID,
+      `ACL file ${file}: users (${[...acl.users.keys()].join(', ')}) need a password file to verify their ` +
+        'names: set broker.passwordFile, or put the rules under "anonymous:" for every client',
     );
   }
+  if (hasPasswordFile && acl.anonymous !== undefined) {
+    log.warn(
+      { aclFile: file },
+      "the ACL's anonymous rules apply to no one: with a password file every client logs in",
+    );
+  }
+}
+
+export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
+  const log = (opts.logger ?? silentLogger()).child({ component: 'broker' });
   if (
     opts.maxConnections !== undefined &&
     (!Number.isInteger(opts.maxConnections) || opts.maxConnections < 1)
@@ -303,8 +318,13 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
     throw new TkmpromError(ErrorCodes.CONFIG_INVALID, 'maxConnections must be a positive integer');
   }
 
+  const readAcl = async (file: string): Promise<Acl> => {
+    const read = await readAclFile(file);
+    checkAclFits(read, file, opts.passwordFile !== undefined, log);
+    return read;
+  };
   let credentials = opts.passwordFile !== undefined ? await readPasswordFile(opts.passwordFile) : undefined;
-  let acl: Acl | undefined = opts.aclFile !== undefined ? await readAclFile(opts.aclFile) : undefined;
+  let acl: Acl | undefined = opts.aclFile !== undefined ? await readAcl(opts.aclFile) : undefined;
   const tlsMaterial = opts.tls
     ? await Promise.all([
         readTlsFile(opts.tls.certFile, 'certificate'),
@@ -346,6 +366,7 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
   const clientUsers = new WeakMap<object, string>();
   const deniedPackets = new WeakSet<object>();
   const qos0Deliveries = new WeakSet<object>();
+  const identifierRejected = new WeakSet<object>();
   const logRefusal = limitedLog(20);
   const logDenial = limitedLog(20);
 
@@ -358,7 +379,13 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
     aedes = await Aedes.createBroker({
       persistence,
       drainTimeout: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
-      preConnect(client, _packet, callback) {
+      preConnect(client, packet, callback) {
+        // MQTT-3.1.3-8: a zero-length client id only with a clean session, which then gets an id
+        // assigned (aedes does that); MQTT 3.1 requires 1 to 23 characters. Refused in
+        // authenticate, the first step that can answer with a CONNACK return code.
+        if (!packet.clientId && (!packet.clean || packet.protocolVersion === 3)) {
+          identifierRejected.add(client);
+        }
         // Which deliveries go out at QoS 0 is only known inside aedes' per-client deliver0, so it
         // is tagged there and read back in authorizeForward, where every outgoing publish passes.
         const internal = client as unknown as InternalClient;
@@ -370,10 +397,20 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
         callback(null, true);
       },
       authenticate(client, username, password, callback) {
+        if (identifierRejected.has(client)) {
+          logRefusal(() =>
+            log.warn('connection refused: a zero-length client id needs a clean session (MQTT-3.1.3-8)'),
+          );
+          const err = new Error('identifier rejected') as AuthenticateError;
+          err.returnCode = IDENTIFIER_REJECTED as AuthenticateError['returnCode'];
+          callback(err, null);
+          return;
+        }
         checkLogin(username, password).then(
           (ok) => {
             if (ok) {
-              if (username !== undefined) clientUsers.set(client, username);
+              // Without a password file a user name is whatever the client claims: it stays anonymous.
+              if (credentials && username !== undefined) clientUsers.set(client, username);
               callback(null, true);
               return;
             }
@@ -706,7 +743,7 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
     async reloadAuth() {
       const nextCredentials =
         opts.passwordFile !== undefined ? await readPasswordFile(opts.passwordFile) : undefined;
-      const nextAcl = opts.aclFile !== undefined ? await readAclFile(opts.aclFile) : undefined;
+      const nextAcl = opts.aclFile !== undefined ? await readAcl(opts.aclFile) : undefined;
       credentials = nextCredentials;
       acl = nextAcl;
       verifiedLogins.clear();

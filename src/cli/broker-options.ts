@@ -47,10 +47,7 @@ export function brokerOptions(
   }
   if (b.dataDir !== undefined) options.dataDir = b.dataDir;
   if (b.passwordFile !== undefined) options.passwordFile = b.passwordFile;
-  if (b.aclFile !== undefined) {
-    if (b.passwordFile === undefined) throw invalid(`${name('aclFile')} needs ${name('passwordFile')}`);
-    options.aclFile = b.aclFile;
-  }
+  if (b.aclFile !== undefined) options.aclFile = b.aclFile;
   if (b.maxConnections !== undefined) options.maxConnections = b.maxConnections;
   return options;
 }

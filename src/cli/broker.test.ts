@@ -68,7 +68,6 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
       ['--listen', 'nope'],
       'broker.listen: expected HOST:PORT such as 127.0.0.1:1883, or off, got "nope" (from --listen)',
     ],
-    [['--acl-file', 'acl.yaml'], '--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'],
     [['--tls-listen', '127.0.0.1:0'], '--tls-listen (broker.tlsListen) needs --tls-cert (broker.tlsCert)'],
     [
       ['--tls-listen', '127.0.0.1:0', '--tls-cert', 'c.pem'],
@@ -108,11 +107,11 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
     assert.ok(io.err().includes('(from environment variable TKMPROM_BROKER_DRAIN_TIMEOUT)'), io.err());
     const dir = await mkdtemp(join(tmpdir(), 'tkmprom-broker-config-'));
     const file = join(dir, 'tkmprom.yaml');
-    await writeFile(file, 'broker:\n  aclFile: acl.yaml\n');
+    await writeFile(file, 'broker:\n  tlsCert: c.pem\n');
     const io2 = fakeIo();
     assert.equal(await brokerCommand(['--config', file], {}, io2), 1);
     assert.ok(
-      io2.err().includes('--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'),
+      io2.err().includes('--tls-cert (broker.tlsCert) needs --tls-listen (broker.tlsListen)'),
       io2.err(),
     );
   });

@@ -29,7 +29,8 @@ Options:
   --data-dir DIR              keep retained messages, sessions and wills in LevelDB in DIR
                               (default: in memory, lost on exit)
   --password-file FILE        require a username and password; manage it with add-user
-  --acl-file FILE             per-user topic ACL (YAML); needs --password-file
+  --acl-file FILE             topic ACL (YAML): per user with --password-file, else the
+                              rules for anonymous clients
   --max-connections N         refuse connections beyond N
   --drain-timeout DURATION    drop a subscriber whose socket stops draining for this long
                               (default 10s)

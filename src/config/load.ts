@@ -179,7 +179,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'broker-acl-file',
     env: 'TKMPROM_BROKER_ACL_FILE',
     kind: 'string',
-    help: 'broker: per-user topic ACL (YAML); needs the password file',
+    help: 'broker: topic ACL (YAML), per user with a password file, else for anonymous clients',
   },
   {
     path: 'broker.maxConnections',
