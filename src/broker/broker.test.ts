@@ -10,7 +10,8 @@ import { Level } from 'level';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import { BrokerListenError, type BrokerOptions, type EmbeddedBroker, startBroker } from './broker.js';
+import { startBroker } from './broker.js';
+import { BrokerListenError, type BrokerOptions, type EmbeddedBroker } from './types.js';
 import { addUser } from './passwords.js';
 
 const LOOPBACK = { host: '127.0.0.1', port: 0 };
