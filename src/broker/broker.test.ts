@@ -296,6 +296,92 @@ describe('MQTT 3.1.1 conformance', () => {
   );
 });
 
+describe('$SYS topics', () => {
+  const SYS_NAMES = [
+    'bytes/received',
+    'bytes/sent',
+    'clients/connected',
+    'messages/received',
+    'messages/sent',
+    'publish/messages/dropped',
+    'publish/messages/received',
+    'publish/messages/sent',
+    'retained messages/count',
+    'uptime',
+  ];
+
+  test('$SYS/broker/... retained at once, then every interval with the values moved', T, async (t) => {
+    const dir = await tempDir();
+    const aclFile = join(dir, 'acl.yaml');
+    await writeFile(aclFile, "anonymous:\n  publish: ['q/#']\n  subscribe: ['$SYS/#', 'q/#']\n");
+    const b = await broker(t, { aclFile, sysIntervalMs: 200 });
+    const url = b.addresses().mqtt!;
+    const sys = new Map<string, { payload: string; retain: boolean }[]>();
+    const watcher = await connect(t, url);
+    watcher.on('message', (topic, payload, packet) => {
+      const name = topic.replace('$SYS/broker/', '');
+      sys.set(name, [...(sys.get(name) ?? []), { payload: payload.toString(), retain: packet.retain }]);
+    });
+    await watcher.subscribeAsync('$SYS/broker/#');
+    await until(() => sys.size === SYS_NAMES.length);
+    await sleep(50);
+    assert.deepEqual([...sys.keys()].sort(), SYS_NAMES);
+    // The first of each is the retained one, published before any client connected.
+    const first = Object.fromEntries([...sys].map(([k, v]) => [k, v[0]!]));
+    for (const name of SYS_NAMES) assert.equal(first[name]!.retain, true, name);
+    assert.deepEqual(Object.fromEntries(Object.entries(first).map(([k, v]) => [k, v.payload])), {
+      'bytes/received': '0',
+      'bytes/sent': '0',
+      'clients/connected': '0',
+      'messages/received': '0',
+      'messages/sent': '0',
+      'publish/messages/dropped': '0',
+      'publish/messages/received': '0',
+      'publish/messages/sent': '0',
+      'retained messages/count': '0',
+      uptime: '0 seconds',
+    });
+
+    const latest = (name: string) => sys.get(name)?.at(-1)?.payload;
+    const pub = await connect(t, url);
+    await pub.publishAsync('q/1', 'a', { qos: 1 });
+    await pub.publishAsync('q/2', 'b', { qos: 0, retain: true });
+    await pub.publishAsync('forbidden', 'c', { qos: 1 });
+    await until(() => latest('messages/received') === '2' && latest('publish/messages/dropped') === '1');
+    assert.equal(latest('messages/received'), '2');
+    assert.equal(latest('publish/messages/received'), '2');
+    assert.equal(latest('publish/messages/dropped'), '1');
+    assert.equal(latest('retained messages/count'), '1');
+    assert.equal(latest('clients/connected'), '2');
+    assert.ok(Number(latest('bytes/received')) > 0);
+    assert.ok(Number(latest('bytes/sent')) > 0);
+    // The watcher's own $SYS deliveries are sent messages too, as in Mosquitto.
+    assert.ok(Number(latest('messages/sent')) >= SYS_NAMES.length);
+    // Only changed values are published again: the dropped count went from 0 to 1, once.
+    assert.deepEqual(
+      sys.get('publish/messages/dropped')!.map((m) => [m.payload, m.retain]),
+      [
+        ['0', true],
+        ['1', false],
+      ],
+    );
+    await until(() => latest('uptime') === '1 seconds', 2000);
+    assert.equal(latest('uptime'), '1 seconds');
+    // None of it is counted as a routed message or a retained topic of the fleet.
+    assert.deepEqual(b.stats().messagesIn, { 0: 1, 1: 1, 2: 0 });
+    assert.equal(b.stats().retainedCount, 1);
+  });
+
+  test('without sysIntervalMs there are none', T, async (t) => {
+    const b = await broker(t);
+    const watcher = await connect(t, b.addresses().mqtt!);
+    const got = record(watcher);
+    await watcher.subscribeAsync('$SYS/broker/#');
+    await sleep(300);
+    assert.deepEqual(got, []);
+  });
+});
+
 describe('publish and subscribe', () => {
   test('QoS 0, 1 and 2 with MQTT.js, exact payloads', T, async (t) => {
     const b = await broker(t);

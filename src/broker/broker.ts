@@ -7,7 +7,8 @@ import { BrokerCounters } from './counters.js';
 import { subscribeInProcess } from './in-process.js';
 import { Listeners, readTlsMaterial } from './listeners.js';
 import { type DurableStore, openStore } from './persistence.js';
-import type { BrokerOptions, EmbeddedBroker } from './types.js';
+import { publishSysTopics } from './sys.js';
+import { type BrokerOptions, type EmbeddedBroker, SYS_PREFIX } from './types.js';
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 const SHUTDOWN_SETTLE_MS = 2_000;
@@ -84,12 +85,21 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
   (aedes as EventEmitter).on('error', (err: Error) => log.error({ err }, 'broker error'));
 
   if (store) {
-    for await (const topic of store.retainedTopics()) counters.retainedTopics.add(topic);
+    for await (const topic of store.retainedTopics()) {
+      if (!topic.startsWith(SYS_PREFIX)) counters.retainedTopics.add(topic);
+    }
   }
 
   const listeners = new Listeners(aedes, opts.maxConnections, counters, log);
+  const stats = () => counters.snapshot(aedes.connectedClients, listeners.bytes());
+  // Published once before any client can connect, so none reads a previous run's values from the store.
+  const stopSys =
+    opts.sysIntervalMs !== undefined && opts.sysIntervalMs > 0
+      ? publishSysTopics(aedes, opts.sysIntervalMs, stats, log)
+      : undefined;
 
   async function shutdown(): Promise<void> {
+    stopSys?.();
     listeners.stopAccepting();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await listeners.closeAll();
@@ -116,7 +126,7 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
     aedes,
     addresses: () => listeners.addresses(),
     subscribeInProcess: (topics, onMessage) => subscribeInProcess(aedes, log, topics, onMessage),
-    stats: () => counters.snapshot(aedes.connectedClients, listeners.bytes()),
+    stats,
     reloadAuth: () => auth.reload(),
     close() {
       closePromise ??= shutdown().then(() => log.info('broker stopped'));

@@ -25,6 +25,8 @@ export interface BrokerOptions {
   maxConnections?: number;
   /** How long a subscriber whose socket stopped draining may hold up delivery before it is dropped. */
   drainTimeoutMs?: number;
+  /** Publish the `$SYS/broker/...` topics this often; absent or 0 publishes none. */
+  sysIntervalMs?: number;
   logger?: Logger;
 }
 

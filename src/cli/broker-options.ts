@@ -17,7 +17,7 @@ export function brokerOptions(
   const invalid = (message: string) => new TkmpromError(ErrorCodes.CONFIG_INVALID, message);
   const name = (key: keyof Config['broker']) =>
     key === 'listen' ? flag(key) : `${flag(key)} (broker.${key})`;
-  const options: BrokerOptions = { drainTimeoutMs: b.drainTimeout };
+  const options: BrokerOptions = { drainTimeoutMs: b.drainTimeout, sysIntervalMs: b.sysInterval };
   if (plain !== undefined) options.listen = plain;
   if (b.tlsListen !== undefined) {
     if (b.tlsCert === undefined) throw invalid(`${name('tlsListen')} needs ${name('tlsCert')}`);

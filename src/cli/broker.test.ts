@@ -87,6 +87,10 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
     ],
     [['--log-level', 'loud'], '"loud" (from --log-level)'],
     [
+      ['--sys-interval', '500ms'],
+      'broker.sysInterval: expected 0s (no $SYS topics) or at least 1s, got "500ms" (from --sys-interval)',
+    ],
+    [
       ['--listen', 'off'],
       '--listen off leaves no listener: add --tls-listen (broker.tlsListen) or --ws-listen (broker.wsListen)',
     ],

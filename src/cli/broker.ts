@@ -34,6 +34,8 @@ Options:
   --max-connections N         refuse connections beyond N
   --drain-timeout DURATION    drop a subscriber whose socket stops draining for this long
                               (default 10s)
+  --sys-interval DURATION     publish the $SYS/broker/... topics this often (default 10s;
+                              0s for none)
   --http-listen HOST:PORT     serve /metrics (the broker's own series) and /healthz here
   --config FILE               YAML config file (or TKMPROM_CONFIG): its \`broker:\` section
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
@@ -188,6 +190,7 @@ const BROKER_FLAGS = {
   'acl-file': 'broker-acl-file',
   'max-connections': 'broker-max-connections',
   'drain-timeout': 'broker-drain-timeout',
+  'sys-interval': 'broker-sys-interval',
   'http-listen': 'broker-http-listen',
 } as const;
 

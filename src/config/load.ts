@@ -196,6 +196,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'broker: drop a subscriber whose socket stops draining for this long (default 10s)',
   },
   {
+    path: 'broker.sysInterval',
+    flag: 'broker-sys-interval',
+    env: 'TKMPROM_BROKER_SYS_INTERVAL',
+    kind: 'string',
+    help: 'broker: publish the $SYS/broker/... topics this often (default 10s; 0s for none)',
+  },
+  {
     path: 'broker.httpListen',
     flag: 'broker-http-listen',
     env: 'TKMPROM_BROKER_HTTP_LISTEN',

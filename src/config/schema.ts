@@ -130,6 +130,9 @@ export const configSchema = z
         aclFile: z.string().min(1).optional(),
         maxConnections: z.coerce.number().int().min(1).optional(),
         drainTimeout: duration('10s'),
+        sysInterval: duration('10s', { zero: true }).refine((ms) => ms === 0 || ms >= 1000, {
+          message: 'expected 0s (no $SYS topics) or at least 1s',
+        }),
         httpListen: hostPortSchema.optional(),
       })
       .strict()
