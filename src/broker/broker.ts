@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { ErrorCodes, TkmpromError } from '../errors.js';
@@ -12,6 +13,15 @@ import { type BrokerOptions, type EmbeddedBroker, SYS_PREFIX } from './types.js'
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 const SHUTDOWN_SETTLE_MS = 2_000;
+
+/**
+ * aedes' broker id, which starts with the start time: the store keys a session's queued messages
+ * by broker id, then by a counter, so messages queued by successive runs on one data directory
+ * come back in the order they were queued only when later runs' ids sort after earlier ones'.
+ */
+function brokerId(): string {
+  return `tkmprom-${Date.now().toString().padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
+}
 
 type PublishCallback = (err?: Error | null) => void;
 type PublishFn = (
@@ -42,6 +52,7 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
   let aedes: Aedes;
   try {
     aedes = await Aedes.createBroker({
+      id: brokerId(),
       persistence: store?.persistence,
       drainTimeout: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       preConnect(client, packet, callback) {
