@@ -121,11 +121,11 @@ describe('run --embedded-broker', () => {
     await assert.rejects(
       exporterFor('mqtt://unused:1', {
         'embedded-broker': `127.0.0.1:${port}`,
-        'broker-acl-file': 'acl.yaml',
+        'broker-ws-path': '/mqtt',
       }),
       {
         code: 'TKM_CONFIG_INVALID',
-        message: '--broker-acl-file (broker.aclFile) needs --broker-password-file (broker.passwordFile)',
+        message: '--broker-ws-path (broker.wsPath) needs --broker-ws-listen (broker.wsListen)',
       },
     );
   });

@@ -1,3 +1,4 @@
+import type { BrokerResult } from '../scenarios/broker.js';
 import type { Load1kResult } from '../scenarios/load1k.js';
 import type { InprocResult } from '../scenarios/inproc.js';
 import type { MemoryResult } from '../scenarios/memory.js';
@@ -8,6 +9,7 @@ export interface Scenarios {
   load1k?: Load1kResult;
   memory?: MemoryResult;
   inproc?: InprocResult;
+  broker?: BrokerResult;
 }
 
 export interface Target {
@@ -221,6 +223,33 @@ export function figuresOf(s: Scenarios): Figure[] {
         target: { op: '<', value: 50 },
       });
     }
+  }
+  const br = s.broker;
+  if (br) {
+    for (const n of [1, 10, 100, 1000]) {
+      for (const name of ['tkmprom', 'mosquitto'] as const) {
+        const runs = br.runs.filter(
+          (r) => r.broker === name && r.subscribers === n && Number.isFinite(r.msgsPerSecond),
+        );
+        if (runs.length === 0) continue;
+        const bestRun = runs.reduce((a, b) => (b.msgsPerSecond > a.msgsPerSecond ? b : a));
+        add({
+          key: `broker.${name}_${n}`,
+          label: `QoS 0 relay, ${name === 'tkmprom' ? 'tkmprom broker' : 'Mosquitto'}, 1 publisher to ${n.toLocaleString('en')} subscriber${n > 1 ? 's' : ''} (per subscriber; lost ${bestRun.lost})`,
+          unit: 'msg/s',
+          value: bestRun.msgsPerSecond,
+          better: 'higher',
+        });
+      }
+    }
+    add({
+      key: 'broker.ratio',
+      label: 'QoS 0 relay to one subscriber, tkmprom broker / Mosquitto',
+      unit: 'x',
+      value: br.ratio,
+      better: 'higher',
+      target: { op: '>=', value: 0.7 },
+    });
   }
   if (st) {
     add({

@@ -68,12 +68,31 @@ test('parseAcl reads the documented format', () => {
   assert.equal(acl.canPublish(undefined, 'STOCKPRICEUPDATE'), false);
 });
 
+test('parseAcl reads anonymous rules, which only clients without a user name get', () => {
+  const acl = parseAcl(
+    "anonymous:\n  publish: ['STOCKPRICEUPDATE']\n  subscribe: ['ALERT/#']\nusers:\n  alice:\n    subscribe: ['#']\n",
+    'acl.yaml',
+  );
+  assert.deepEqual(acl.anonymous, { publish: ['STOCKPRICEUPDATE'], subscribe: ['ALERT/#'] });
+  assert.equal(acl.canPublish(undefined, 'STOCKPRICEUPDATE'), true);
+  assert.equal(acl.canPublish(undefined, 'ALERT/1'), false);
+  assert.equal(acl.canSubscribe(undefined, 'ALERT/+'), true);
+  assert.equal(acl.canSubscribe(undefined, '#'), false);
+  assert.equal(acl.canPublish('alice', 'STOCKPRICEUPDATE'), false);
+  assert.equal(acl.canSubscribe('alice', '#'), true);
+  const empty = parseAcl('anonymous:\n', 'acl.yaml');
+  assert.deepEqual(empty.anonymous, { publish: [], subscribe: [] });
+  assert.equal(empty.canSubscribe(undefined, 'a'), false);
+  assert.equal(parseAcl('users: {}\n', 'acl.yaml').anonymous, undefined);
+});
+
 test('parseAcl names the offending entry', () => {
   const invalid: [string, RegExp][] = [
     ["users:\n  alice:\n    publish: ['a/#/b']\n", /users\.alice\.publish\.0: not a valid MQTT topic filter/],
     ['users:\n  alice:\n    pubilsh: [a]\n', /users\.alice/],
     ['user:\n  alice: {}\n', /\(top level\)/],
     ['users: [\n', /ACL file acl\.yaml:/],
+    ["anonymous:\n  subscribe: ['#/x']\n", /anonymous\.subscribe\.0: not a valid MQTT topic filter/],
   ];
   for (const [text, pattern] of invalid) {
     assert.throws(

@@ -46,19 +46,26 @@ export interface AclRules {
   subscribe: string[];
 }
 
+/**
+ * Topic rules per user, and for anonymous clients: those that connected without a user name, or
+ * every client of a broker without a password file (whose user names nobody verified).
+ */
 export class Acl {
-  constructor(readonly users: ReadonlyMap<string, AclRules>) {}
+  constructor(
+    readonly users: ReadonlyMap<string, AclRules>,
+    readonly anonymous: AclRules | undefined = undefined,
+  ) {}
+
+  private rulesOf(username: string | undefined): AclRules | undefined {
+    return username === undefined ? this.anonymous : this.users.get(username);
+  }
 
   canPublish(username: string | undefined, topic: string): boolean {
-    if (username === undefined) return false;
-    const rules = this.users.get(username);
-    return rules?.publish.some((p) => filterCovers(p, topic)) === true;
+    return this.rulesOf(username)?.publish.some((p) => filterCovers(p, topic)) === true;
   }
 
   canSubscribe(username: string | undefined, filter: string): boolean {
-    if (username === undefined) return false;
-    const rules = this.users.get(username);
-    return rules?.subscribe.some((p) => filterCovers(p, filter)) === true;
+    return this.rulesOf(username)?.subscribe.some((p) => filterCovers(p, filter)) === true;
   }
 }
 
@@ -70,7 +77,9 @@ const rulesSchema = z
   })
   .strict()
   .nullish();
-const aclSchema = z.object({ users: z.record(z.string(), rulesSchema).nullish() }).strict();
+const aclSchema = z
+  .object({ anonymous: rulesSchema, users: z.record(z.string(), rulesSchema).nullish() })
+  .strict();
 
 export function parseAcl(text: string, source: string): Acl {
   let doc: unknown;
@@ -87,11 +96,14 @@ export function parseAcl(text: string, source: string): Acl {
     const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
     throw new TkmpromError(ErrorCodes.ACL_FILE_INVALID, `ACL file ${source}: ${where}: ${issue.message}`);
   }
+  const toRules = (rules: z.infer<typeof rulesSchema>): AclRules => ({
+    publish: rules?.publish ?? [],
+    subscribe: rules?.subscribe ?? [],
+  });
   const users = new Map<string, AclRules>();
-  for (const [name, rules] of Object.entries(result.data.users ?? {})) {
-    users.set(name, { publish: rules?.publish ?? [], subscribe: rules?.subscribe ?? [] });
-  }
-  return new Acl(users);
+  for (const [name, rules] of Object.entries(result.data.users ?? {})) users.set(name, toRules(rules));
+  const anonymous = result.data.anonymous === undefined ? undefined : toRules(result.data.anonymous);
+  return new Acl(users, anonymous);
 }
 
 export async function readAclFile(file: string): Promise<Acl> {

@@ -8,8 +8,10 @@ import { after, describe, type TestContext, test } from 'node:test';
 import type { Subscription } from 'aedes';
 import { Level } from 'level';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import { BrokerListenError, type BrokerOptions, type EmbeddedBroker, startBroker } from './broker.js';
+import { startBroker } from './broker.js';
+import { BrokerListenError, type BrokerOptions, type EmbeddedBroker } from './types.js';
 import { addUser } from './passwords.js';
 
 const LOOPBACK = { host: '127.0.0.1', port: 0 };
@@ -150,6 +152,235 @@ function subscribed(b: EmbeddedBroker, topics: string[], timeoutMs = 3000): Prom
     b.aedes.on('subscribe', onSubscribe);
   });
 }
+
+/** A hand-driven MQTT connection: writes packets with mqtt-packet and collects what comes back. */
+async function rawClient(t: TestContext, url: string) {
+  const socket = net.connect(Number(port(url)), '127.0.0.1');
+  t.after(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const got: mqttPacket.Packet[] = [];
+  let closed = false;
+  parser.on('packet', (p: mqttPacket.Packet) => got.push(p));
+  socket.on('data', (d) => parser.parse(d));
+  socket.on('close', () => {
+    closed = true;
+  });
+  socket.on('error', () => {});
+  return {
+    got,
+    closed: () => closed,
+    send(packet: mqttPacket.Packet | Buffer) {
+      socket.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet));
+    },
+    /** The first packet of this kind received, taken out of `got`; waits up to 3 s for it. */
+    async next<C extends mqttPacket.Packet['cmd']>(cmd: C): Promise<Extract<mqttPacket.Packet, { cmd: C }>> {
+      await until(() => got.some((p) => p.cmd === cmd));
+      const i = got.findIndex((p) => p.cmd === cmd);
+      assert.ok(i >= 0, `no ${cmd} received`);
+      return got.splice(i, 1)[0] as Extract<mqttPacket.Packet, { cmd: C }>;
+    },
+    publishes(): [string, string][] {
+      return got.flatMap((p) =>
+        p.cmd === 'publish' ? [[p.topic, String(p.payload)] as [string, string]] : [],
+      );
+    },
+  };
+}
+
+function connectPacket(clientId: string, clean: boolean): mqttPacket.Packet {
+  return { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive: 30 };
+}
+
+describe('MQTT 3.1.1 conformance', () => {
+  test(
+    'a zero-length client id: CONNACK 2 without a clean session, an assigned id with one',
+    T,
+    async (t) => {
+      const b = await broker(t);
+      const url = b.addresses().mqtt!;
+      const persistent = await rawClient(t, url);
+      // mqtt-packet will not write this CONNECT: protocol MQTT 4, flags 0 (no clean session),
+      // keepalive 30, client id of length 0.
+      persistent.send(Buffer.from('100c00044d5154540400001e0000', 'hex'));
+      const refused = await persistent.next('connack');
+      assert.deepEqual([refused.returnCode, refused.sessionPresent], [2, false]);
+      await until(persistent.closed);
+      assert.equal(persistent.closed(), true);
+
+      // MQTT 3.1 allows no empty id at all.
+      const v31 = await rawClient(t, url);
+      // Nor this one: protocol MQIsdp 3, clean session, keepalive 30, client id of length 0.
+      v31.send(Buffer.from('100e00064d51497364700302001e0000', 'hex'));
+      assert.equal((await v31.next('connack')).returnCode, 2);
+
+      const ids: string[] = [];
+      b.aedes.on('clientReady', (c) => ids.push(c.id));
+      const clean = await rawClient(t, url);
+      clean.send(connectPacket('', true));
+      const accepted = await clean.next('connack');
+      assert.deepEqual([accepted.returnCode, accepted.sessionPresent], [0, false]);
+      clean.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'id/#', qos: 1 }] });
+      assert.deepEqual((await clean.next('suback')).granted, [1]);
+      clean.send({ cmd: 'pingreq' });
+      await clean.next('pingresp');
+      assert.equal(ids.length, 1);
+      assert.match(ids[0]!, /^aedes_[0-9a-f-]{36}$/);
+
+      const withMqttjs = await connect(t, url, { clientId: '', clean: true });
+      assert.equal(withMqttjs.connected, true);
+      assert.equal(b.stats().connectionsRefused.identifier_rejected, 2);
+      assert.equal(b.stats().clientsConnected, 2);
+    },
+  );
+
+  test('an ACL without a password file applies its anonymous rules to every client', T, async (t) => {
+    const dir = await tempDir();
+    const aclFile = join(dir, 'acl.yaml');
+    await writeFile(
+      aclFile,
+      ['anonymous:', "  publish: ['STOCKPRICEUPDATE', 'ALERT/#']", "  subscribe: ['+', 'ALERT/#']", ''].join(
+        '\n',
+      ),
+    );
+    const b = await broker(t, { aclFile });
+    const url = b.addresses().mqtt!;
+    const raw = await rawClient(t, url);
+    raw.send(connectPacket('open-1', true));
+    assert.equal((await raw.next('connack')).returnCode, 0);
+    raw.send({
+      cmd: 'subscribe',
+      messageId: 7,
+      subscriptions: [
+        { topic: '+', qos: 1 },
+        { topic: 'ALERT/high', qos: 0 },
+        { topic: '#', qos: 0 },
+        { topic: 'secret/plan', qos: 2 },
+      ],
+    });
+    const suback = await raw.next('suback');
+    assert.equal(suback.messageId, 7);
+    assert.deepEqual(suback.granted, [1, 0, 0x80, 0x80]);
+
+    // A user name the broker cannot verify grants nothing more.
+    const claimed = await connect(t, url, { username: 'admin', password: 'anything' });
+    assert.deepEqual(await subackCodes(claimed, { '#': { qos: 0 } }), [0x80]);
+    const got = record(claimed);
+    await claimed.subscribeAsync('ALERT/#');
+    await claimed.publishAsync('STOCKPRICEUPDATE', 'AAPL', { qos: 1 });
+    await claimed.publishAsync('FORBIDDEN', 'x', { qos: 1 });
+    await claimed.publishAsync('ALERT/1', 'fire', { qos: 0 });
+    await settle(got, 1);
+    assert.deepEqual(
+      got.map((m) => [m.topic, m.payload]),
+      [['ALERT/1', 'fire']],
+    );
+    await until(() => raw.publishes().length === 1);
+    assert.deepEqual(raw.publishes(), [['STOCKPRICEUPDATE', 'AAPL']]);
+    assert.equal(b.stats().subscriptionsDenied, 3);
+    assert.equal(b.stats().publishesDenied, 1);
+  });
+
+  test(
+    'an ACL listing users without a password file is refused, naming the users and the fix',
+    T,
+    async () => {
+      const dir = await tempDir();
+      const aclFile = join(dir, 'acl.yaml');
+      await writeFile(aclFile, "users:\n  alice:\n    subscribe: ['#']\n  bob: {}\n");
+      await assert.rejects(startBroker({ listen: LOOPBACK, aclFile }), {
+        code: ErrorCodes.ACL_FILE_INVALID,
+        message: `ACL file ${aclFile}: users (alice, bob) need a password file to verify their names: set broker.passwordFile, or put the rules under "anonymous:" for every client`,
+      });
+    },
+  );
+});
+
+describe('$SYS topics', () => {
+  const SYS_NAMES = [
+    'bytes/received',
+    'bytes/sent',
+    'clients/connected',
+    'messages/received',
+    'messages/sent',
+    'publish/messages/dropped',
+    'publish/messages/received',
+    'publish/messages/sent',
+    'retained messages/count',
+    'uptime',
+  ];
+
+  test('$SYS/broker/... retained at once, then every interval with the values moved', T, async (t) => {
+    const dir = await tempDir();
+    const aclFile = join(dir, 'acl.yaml');
+    await writeFile(aclFile, "anonymous:\n  publish: ['q/#']\n  subscribe: ['$SYS/#', 'q/#']\n");
+    const b = await broker(t, { aclFile, sysIntervalMs: 200 });
+    const url = b.addresses().mqtt!;
+    const sys = new Map<string, { payload: string; retain: boolean }[]>();
+    const watcher = await connect(t, url);
+    watcher.on('message', (topic, payload, packet) => {
+      const name = topic.replace('$SYS/broker/', '');
+      sys.set(name, [...(sys.get(name) ?? []), { payload: payload.toString(), retain: packet.retain }]);
+    });
+    await watcher.subscribeAsync('$SYS/broker/#');
+    await until(() => sys.size === SYS_NAMES.length);
+    await sleep(50);
+    assert.deepEqual([...sys.keys()].sort(), SYS_NAMES);
+    // The first of each is the retained one, published before any client connected.
+    const first = Object.fromEntries([...sys].map(([k, v]) => [k, v[0]!]));
+    for (const name of SYS_NAMES) assert.equal(first[name]!.retain, true, name);
+    assert.deepEqual(Object.fromEntries(Object.entries(first).map(([k, v]) => [k, v.payload])), {
+      'bytes/received': '0',
+      'bytes/sent': '0',
+      'clients/connected': '0',
+      'messages/received': '0',
+      'messages/sent': '0',
+      'publish/messages/dropped': '0',
+      'publish/messages/received': '0',
+      'publish/messages/sent': '0',
+      'retained messages/count': '0',
+      uptime: '0 seconds',
+    });
+
+    const latest = (name: string) => sys.get(name)?.at(-1)?.payload;
+    const pub = await connect(t, url);
+    await pub.publishAsync('q/1', 'a', { qos: 1 });
+    await pub.publishAsync('q/2', 'b', { qos: 0, retain: true });
+    await pub.publishAsync('forbidden', 'c', { qos: 1 });
+    await until(() => latest('messages/received') === '2' && latest('publish/messages/dropped') === '1');
+    assert.equal(latest('messages/received'), '2');
+    assert.equal(latest('publish/messages/received'), '2');
+    assert.equal(latest('publish/messages/dropped'), '1');
+    assert.equal(latest('retained messages/count'), '1');
+    assert.equal(latest('clients/connected'), '2');
+    assert.ok(Number(latest('bytes/received')) > 0);
+    assert.ok(Number(latest('bytes/sent')) > 0);
+    // The watcher's own $SYS deliveries are sent messages too, as in Mosquitto.
+    assert.ok(Number(latest('messages/sent')) >= SYS_NAMES.length);
+    // Only changed values are published again: the dropped count went from 0 to 1, once.
+    assert.deepEqual(
+      sys.get('publish/messages/dropped')!.map((m) => [m.payload, m.retain]),
+      [
+        ['0', true],
+        ['1', false],
+      ],
+    );
+    await until(() => latest('uptime') === '1 seconds', 2000);
+    assert.equal(latest('uptime'), '1 seconds');
+    // None of it is counted as a routed message or a retained topic of the fleet.
+    assert.deepEqual(b.stats().messagesIn, { 0: 1, 1: 1, 2: 0 });
+    assert.equal(b.stats().retainedCount, 1);
+  });
+
+  test('without sysIntervalMs there are none', T, async (t) => {
+    const b = await broker(t);
+    const watcher = await connect(t, b.addresses().mqtt!);
+    const got = record(watcher);
+    await watcher.subscribeAsync('$SYS/broker/#');
+    await sleep(300);
+    assert.deepEqual(got, []);
+  });
+});
 
 describe('publish and subscribe', () => {
   test('QoS 0, 1 and 2 with MQTT.js, exact payloads', T, async (t) => {

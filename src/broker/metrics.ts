@@ -1,5 +1,5 @@
 import type { Registry } from '../export/index.js';
-import { type EmbeddedBroker, REFUSAL_REASONS } from './broker.js';
+import { type EmbeddedBroker, REFUSAL_REASONS } from './types.js';
 
 /** The embedded broker's own series, read from its counters at each scrape. */
 export function registerBrokerMetrics(reg: Registry, broker: EmbeddedBroker): void {

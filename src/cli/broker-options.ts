@@ -20,7 +20,7 @@ export function brokerOptions(
     const given = setting(key);
     return key === 'listen' || given.startsWith(`broker.${key} `) ? given : `${given} (broker.${key})`;
   };
-  const options: BrokerOptions = { drainTimeoutMs: b.drainTimeout };
+  const options: BrokerOptions = { drainTimeoutMs: b.drainTimeout, sysIntervalMs: b.sysInterval };
   if (plain !== undefined) options.listen = plain;
   if (b.tlsListen !== undefined) {
     if (b.tlsCert === undefined) throw invalid(`${name('tlsListen')} needs ${name('tlsCert')}`);
@@ -50,10 +50,7 @@ export function brokerOptions(
   }
   if (b.dataDir !== undefined) options.dataDir = b.dataDir;
   if (b.passwordFile !== undefined) options.passwordFile = b.passwordFile;
-  if (b.aclFile !== undefined) {
-    if (b.passwordFile === undefined) throw invalid(`${name('aclFile')} needs ${name('passwordFile')}`);
-    options.aclFile = b.aclFile;
-  }
+  if (b.aclFile !== undefined) options.aclFile = b.aclFile;
   if (b.maxConnections !== undefined) options.maxConnections = b.maxConnections;
   return options;
 }

@@ -72,7 +72,6 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
       ['--listen', 'nope'],
       'broker.listen (--listen): expected HOST:PORT such as 127.0.0.1:1883, or off, got "nope"',
     ],
-    [['--acl-file', 'acl.yaml'], '--acl-file (broker.aclFile) needs --password-file (broker.passwordFile)'],
     [['--tls-listen', '127.0.0.1:0'], '--tls-listen (broker.tlsListen) needs --tls-cert (broker.tlsCert)'],
     [
       ['--tls-listen', '127.0.0.1:0', '--tls-cert', 'c.pem'],
@@ -98,6 +97,10 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
       'log.level (--log-level): expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
     ],
     [
+      ['--sys-interval', '500ms'],
+      'broker.sysInterval (--sys-interval): expected 0s (no $SYS topics) or at least 1s, got "500ms"',
+    ],
+    [
       ['--listen', 'off'],
       '--listen off leaves no listener: add --tls-listen (broker.tlsListen) or --ws-listen (broker.wsListen)',
     ],
@@ -118,12 +121,12 @@ describe('bad settings name the option as typed, carry TKM_CONFIG_INVALID and re
     assert.ok(io.err().includes('broker.drainTimeout (TKMPROM_BROKER_DRAIN_TIMEOUT): '), io.err());
     const dir = await mkdtemp(join(tmpdir(), 'tkmprom-broker-config-'));
     const file = join(dir, 'tkmprom.yaml');
-    await writeFile(file, 'broker:\n  aclFile: acl.yaml\n');
+    await writeFile(file, 'broker:\n  tlsCert: c.pem\n');
     const io2 = fakeIo();
     assert.equal(await brokerCommand(['--config', file], {}, io2), 1);
     assert.equal(
       io2.err(),
-      `tkmprom broker: broker.aclFile (${file} line 2) needs --password-file (broker.passwordFile) [TKM_CONFIG_INVALID]\n`,
+      `tkmprom broker: broker.tlsCert (${file} line 2) needs --tls-listen (broker.tlsListen) [TKM_CONFIG_INVALID]\n`,
     );
     const io3 = fakeIo();
     assert.equal(await brokerCommand([], { TKMPROM_BROKER_TLS_CERT: 'c.pem' }, io3), 1);

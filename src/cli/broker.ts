@@ -29,10 +29,13 @@ Options:
   --data-dir DIR              keep retained messages, sessions and wills in LevelDB in DIR
                               (default: in memory, lost on exit)
   --password-file FILE        require a username and password; manage it with add-user
-  --acl-file FILE             per-user topic ACL (YAML); needs --password-file
+  --acl-file FILE             topic ACL (YAML): per user with --password-file, else the
+                              rules for anonymous clients
   --max-connections N         refuse connections beyond N
   --drain-timeout DURATION    drop a subscriber whose socket stops draining for this long
                               (default 10s)
+  --sys-interval DURATION     publish the $SYS/broker/... topics this often (default 10s;
+                              0s for none)
   --http-listen HOST:PORT     serve /metrics (the broker's own series) and /healthz here
   --config FILE               YAML config file (or TKMPROM_CONFIG): its \`broker:\` section
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent (default info)
@@ -190,6 +193,7 @@ const BROKER_FLAGS = {
   'acl-file': 'broker-acl-file',
   'max-connections': 'broker-max-connections',
   'drain-timeout': 'broker-drain-timeout',
+  'sys-interval': 'broker-sys-interval',
   'http-listen': 'broker-http-listen',
 } as const;
 

@@ -90,6 +90,18 @@ describe('configuration', () => {
     );
   });
 
+  test('broker.sysInterval: 10s by default, 0s turns it off, from a flag, the environment or the file', () => {
+    assert.equal(loadConfig({}).broker.sysInterval, 10_000);
+    assert.equal(loadConfig({ env: { TKMPROM_BROKER_SYS_INTERVAL: '0s' } }).broker.sysInterval, 0);
+    assert.equal(loadConfig({ flags: { 'broker-sys-interval': '1m' } }).broker.sysInterval, 60_000);
+    assert.equal(loadConfig({ file: tempFile('broker:\n  sysInterval: 2s\n') }).broker.sysInterval, 2_000);
+    const err = errorOf(() => loadConfig({ env: { TKMPROM_BROKER_SYS_INTERVAL: '10ms' } }));
+    assert.match(
+      err.message,
+      /broker\.sysInterval \(TKMPROM_BROKER_SYS_INTERVAL\): expected 0s \(no \$SYS topics\) or at least 1s, got "10ms"/,
+    );
+  });
+
   test('a bad value names the field, where it came from, the value and what is allowed', () => {
     let e = errorOf(() => loadConfig({ flags: { 'request-timeout': 'ten' } }));
     assert.equal(e.code, 'TKM_CONFIG_INVALID');

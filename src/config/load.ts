@@ -235,7 +235,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'broker-acl-file',
     env: 'TKMPROM_BROKER_ACL_FILE',
     kind: 'string',
-    help: 'broker: per-user topic ACL (YAML); needs the password file',
+    help: 'broker: topic ACL (YAML), per user with a password file, else for anonymous clients',
   },
   {
     path: 'broker.maxConnections',
@@ -250,6 +250,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'TKMPROM_BROKER_DRAIN_TIMEOUT',
     kind: 'string',
     help: 'broker: drop a subscriber whose socket stops draining for this long (default 10s)',
+  },
+  {
+    path: 'broker.sysInterval',
+    flag: 'broker-sys-interval',
+    env: 'TKMPROM_BROKER_SYS_INTERVAL',
+    kind: 'string',
+    help: 'broker: publish the $SYS/broker/... topics this often (default 10s; 0s for none)',
   },
   {
     path: 'broker.httpListen',

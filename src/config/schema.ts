@@ -264,6 +264,10 @@ const configObject = z
         aclFile: z.string().min(1).optional(),
         maxConnections: wholeNumber(1).optional(),
         drainTimeout: duration('10s', 'a subscriber gets this long to drain its socket'),
+        sysInterval: duration('10s', 'or 0s for no $SYS topics', { zero: true }).refine(
+          (ms) => ms === 0 || ms >= 1000,
+          { message: 'expected 0s (no $SYS topics) or at least 1s' },
+        ),
         httpListen: hostPortSchema('127.0.0.1:9884').optional(),
       })
       .strict()
