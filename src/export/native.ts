@@ -52,7 +52,7 @@ export class NativeLayout {
     this.zeroThreshold = zeroThreshold;
     const n = 2 ** schema;
     this.fractions = new Float64Array(n);
-    for (let j = 0; j < n; j++) this.fractions[j] = 2 ** (j / n - 1);
+    for (let j = 0; j < n; j++) this.fractions[j] = boundFraction(j, n);
     this.maxIndex = MAX_EXPONENT * n;
     this.minIndex = Math.min(this.index(zeroThreshold), this.maxIndex);
   }
@@ -86,9 +86,31 @@ export class NativeLayout {
     return lo + (exp - 1) * fr.length;
   }
 
-  /** The upper bound of bucket `i`. */
+  /** The upper bound of bucket `i`, as Prometheus computes it: a bound of [0.5, 1) times a power of two. */
   upperBound(i: number): number {
-    return 2 ** (i / 2 ** this.schema);
+    const n = this.fractions.length;
+    const j = ((i % n) + n) % n;
+    return this.fractions[j]! * 2 ** ((i - j) / n + 1);
+  }
+}
+
+/**
+ * `2^(j/n - 1)` rounded to the nearest double, which `**` does not promise (V8's is off by one
+ * unit in the last place for some j). Prometheus' Go client has a table of its own, which differs
+ * from these in the last binary digit for some bounds: only a value within 1e-16 (relative) of
+ * such a bound can land in the bucket next to the one the Go client would pick. Checked exactly in integers: with `c = C / 2^53`, the true value lies
+ * between `c`'s two rounding midpoints `(2C ± 1) / 2^54` exactly when their n-th powers bracket
+ * `2^(j - n)`.
+ */
+function boundFraction(j: number, n: number): number {
+  if (j === 0) return 0.5;
+  let c = BigInt(Math.round(2 ** (j / n - 1) * 2 ** 53));
+  const N = BigInt(n);
+  const target = 1n << (54n * N + BigInt(j) - N);
+  for (;;) {
+    if ((2n * c + 1n) ** N < target) c++;
+    else if ((2n * c - 1n) ** N > target) c--;
+    else return Number(c) / 2 ** 53;
   }
 }
 
@@ -130,7 +152,7 @@ export class NativeBuckets {
     lo = Math.max(lo, layout.minIndex);
     hi = Math.min(hi, layout.maxIndex + 1);
     const next = new Float64Array(hi - lo);
-    next.set(old, this.first - lo);
+    if (old.length > 0) next.set(old, this.first - lo);
     this.counts = next;
     this.first = lo;
     next[i - lo]!++;

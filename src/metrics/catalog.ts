@@ -1,5 +1,12 @@
-import type { CounterFamily, GaugeFamily, HistogramFamily, Registry } from '../export/index.js';
-import type { QuoteSeries } from '../stats/index.js';
+import type {
+  CounterFamily,
+  GaugeFamily,
+  HistogramFamily,
+  HistogramOptions,
+  ProtobufBuckets,
+  Registry,
+} from '../export/index.js';
+import { NATIVE_LATENCY_SCHEMA, NATIVE_LATENCY_ZERO_THRESHOLD, type QuoteSeries } from '../stats/index.js';
 
 export const BOOT_TO_CONFIG_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 export const HOP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
@@ -64,9 +71,27 @@ export interface Catalog extends QuoteSeries {
   symbolOverflow: CounterFamily;
 }
 
-export function createCatalog(reg: Registry, latencyBuckets: readonly number[]): Catalog {
+/**
+ * The options of the two latency histograms (by symbol and by stream) for `stats.histograms`:
+ * what protobuf scrapers get. Text scrapers always get the classic buckets, so `classic` keeps no
+ * native buckets at all.
+ */
+export function latencyHistogramOptions(histograms: ProtobufBuckets): HistogramOptions {
+  if (histograms === 'classic') return { protobufBuckets: 'classic' };
+  return {
+    native: { schema: NATIVE_LATENCY_SCHEMA, zeroThreshold: NATIVE_LATENCY_ZERO_THRESHOLD },
+    protobufBuckets: histograms,
+  };
+}
+
+export function createCatalog(
+  reg: Registry,
+  latencyBuckets: readonly number[],
+  histograms: ProtobufBuckets = 'native',
+): Catalog {
   const sym = ['symbol'];
   const stream = ['stream'];
+  const latencyOptions = latencyHistogramOptions(histograms);
   return {
     requests: reg.counter(
       'tickrmeter_stock_update_requests_total',
@@ -113,6 +138,7 @@ export function createCatalog(reg: Registry, latencyBuckets: readonly number[]):
       'Request-to-reply time of requests answered in time with a quote.',
       sym,
       latencyBuckets,
+      latencyOptions,
     ),
     avgLatency: reg.gauge(
       'tickrmeter_stock_update_avg_latency_seconds',
@@ -174,6 +200,7 @@ export function createCatalog(reg: Registry, latencyBuckets: readonly number[]):
       'Request-to-reply time of quotes answered in time, by quote backend.',
       stream,
       latencyBuckets,
+      latencyOptions,
     ),
     streamResponseRate: reg.gauge(
       'tickrmeter_stream_response_rate',
