@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -84,10 +84,11 @@ describe('native histograms in a real Prometheus 2.42', () => {
   let demo: ChildProcess;
   let native: Prom;
   let classic: Prom;
+  let target: string;
 
   before(async () => {
     const [port, brokerPort] = [await freePort(), await freePort()];
-    const target = `127.0.0.1:${port}`;
+    target = `127.0.0.1:${port}`;
     demo = spawn(
       process.execPath,
       [
@@ -167,6 +168,29 @@ describe('native histograms in a real Prometheus 2.42', () => {
     );
     assert.ok(gauge > 3 && gauge < 6, `TSLA's p95 is about 4 s: ${gauge}`);
     assert.ok(error <= QUANTILE_TOLERANCE, `native p95 ${nativeP95} against the exporter's ${gauge}`);
+  });
+
+  test('the dashboard panel on stream latency shows every stream with either kind of histogram', async () => {
+    const dash = JSON.parse(readFileSync('deploy/grafana/dashboards/tkmprom-streams.json', 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    const exprs = dash.panels
+      .flatMap((p) => p.targets ?? [])
+      .map((t) => t.expr)
+      .filter((e) => e.includes('tickrmeter_stream_latency_seconds'));
+    assert.equal(exprs.length, 1);
+    const expr = exprs[0]!.replaceAll('$job', 'tkmprom').replaceAll('$instance', target);
+    const streams = async (p: Prom) =>
+      (await query(p, expr)).data.result
+        .filter((r) => r.value !== undefined && Number.isFinite(Number(r.value[1])))
+        .map((r) => r.metric.stream)
+        .sort();
+    await eventually(
+      async () => (await streams(native)).length > 0 && (await streams(classic)).length > 0,
+      30_000,
+      'p95 by stream on both Prometheus',
+    );
+    assert.deepEqual(await streams(native), await streams(classic));
   });
 
   test('head series: the native Prometheus holds a fraction of the classic one', async () => {
