@@ -8,7 +8,8 @@
  * Options:
  *   --quick             shorter windows, fewer sizes and steps; compared with the last quick run
  *   --only LIST         comma-separated scenarios: standard (CPU, ceiling, scrapes, API), load1k, memory,
- *                       inproc (new-id flood and state snapshots, in this process)
+ *                       inproc (new-id flood and state snapshots, in this process), formats (the
+ *                       scrape in text, OpenMetrics and protobuf at 3,400 and 5,000 symbols)
  *   --no-build          use the last build in bench/.dist as it is
  *   --no-save           do not replace the baseline results
  *   --baseline FILE     compare against FILE instead of the last run of the same mode
@@ -26,6 +27,7 @@ import { Generator } from './lib/gen-client.js';
 import { median, type Noise } from './lib/measure.js';
 import { installCleanup, killAllNow, stopAll } from './lib/procs.js';
 import { compare, figuresOf, markdown, type Results, type Scenarios, summary } from './lib/report.js';
+import { formats } from './scenarios/formats.js';
 import { load1k } from './scenarios/load1k.js';
 import { inproc } from './scenarios/inproc.js';
 import { memoryGrowth } from './scenarios/memory.js';
@@ -33,7 +35,7 @@ import { standard } from './scenarios/standard.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
-const ALL = ['standard', 'load1k', 'memory', 'inproc'] as const;
+const ALL = ['standard', 'load1k', 'memory', 'inproc', 'formats'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -159,6 +161,7 @@ async function main(): Promise<number> {
       else if (name === 'load1k') scenarios.load1k = await load1k(ctx);
       else if (name === 'memory') scenarios.memory = await memoryGrowth(ctx);
       else if (name === 'inproc') scenarios.inproc = await inproc(ctx);
+      else if (name === 'formats') scenarios.formats = await formats(ctx);
     }
   } catch (err) {
     error = (err as Error).stack ?? String(err);
