@@ -45,6 +45,14 @@ test('schemas 0 and 8 map like the Go client', () => {
   assert.equal(s8.index(3), 406); // 2^(405/256) = 2.9961, 2^(406/256) = 3.0042
 });
 
+test('subnormal values map like normal ones', () => {
+  const s0 = new NativeLayout({ schema: 0, zeroThreshold: 2 ** -1074 });
+  assert.equal(s0.index(2 ** -1070), -1070);
+  assert.equal(s0.index(3 * 2 ** -1071), -1069);
+  assert.equal(s0.index(2 ** -1022), -1022);
+  assert.equal(s0.index(2 ** -1021 * 0.75), -1021);
+});
+
 test('bad layouts are refused', () => {
   assert.throws(
     () => new NativeLayout({ schema: 9, zeroThreshold: 1 }),

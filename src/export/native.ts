@@ -28,6 +28,13 @@ export interface NativeHistogramSnapshot {
 }
 
 const MAX_EXPONENT = 24;
+const MIN_NORMAL = 2 ** -1022;
+
+/** One double and its two 32-bit halves, to read a value's exponent and mantissa without allocating. */
+const BITS_F64 = new Float64Array(1);
+const BITS_U32 = new Uint32Array(BITS_F64.buffer);
+/** The half holding sign, exponent and the top of the mantissa. */
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 
 /** A schema's bucket layout, shared by every series of a family. */
 export class NativeLayout {
@@ -64,15 +71,26 @@ export class NativeLayout {
    */
   index(v: number): number {
     if (v >= 2 ** MAX_EXPONENT) return this.maxIndex;
-    let exp = Math.floor(Math.log2(v)) + 1;
-    let frac = v / 2 ** exp;
-    // log2 rounds: put frac back into [0.5, 1).
-    if (frac < 0.5) {
-      frac *= 2;
-      exp--;
-    } else if (frac >= 1) {
-      frac /= 2;
-      exp++;
+    let exp: number;
+    let frac: number;
+    if (v >= MIN_NORMAL) {
+      // frexp from the bits: the biased exponent, and the mantissa under the exponent of 0.5.
+      BITS_F64[0] = v;
+      const hi = BITS_U32[HI]!;
+      exp = ((hi >>> 20) & 0x7ff) - 1022;
+      BITS_U32[HI] = (hi & 0x800fffff) | (1022 << 20);
+      frac = BITS_F64[0]!;
+    } else {
+      // Subnormals (below 2^-1022), where the bits hold no implicit 1: exact in doubles.
+      exp = Math.floor(Math.log2(v)) + 1;
+      frac = v / 2 ** exp;
+      if (frac < 0.5) {
+        frac *= 2;
+        exp--;
+      } else if (frac >= 1) {
+        frac /= 2;
+        exp++;
+      }
     }
     const fr = this.fractions;
     let lo = 0;
