@@ -11,6 +11,8 @@
  *                       inproc (new-id flood and state snapshots, in this process),
  *                       broker (QoS 0 relay through tkmprom broker and Mosquitto, 1 to 1,000
  *                       subscribers; only when named, a full run would overrun its budget)
+ *                       formats (the scrape in text, OpenMetrics and protobuf at 3,400 and
+ *                       5,000 symbols)
  *   --no-build          use the last build in bench/.dist as it is
  *   --no-save           do not replace the baseline results
  *   --baseline FILE     compare against FILE instead of the last run of the same mode
@@ -29,6 +31,7 @@ import { median, type Noise } from './lib/measure.js';
 import { installCleanup, killAllNow, stopAll } from './lib/procs.js';
 import { compare, figuresOf, markdown, type Results, type Scenarios, summary } from './lib/report.js';
 import { brokerRelay } from './scenarios/broker.js';
+import { formats } from './scenarios/formats.js';
 import { load1k } from './scenarios/load1k.js';
 import { inproc } from './scenarios/inproc.js';
 import { memoryGrowth } from './scenarios/memory.js';
@@ -36,7 +39,7 @@ import { standard } from './scenarios/standard.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
-const ALL = ['standard', 'load1k', 'memory', 'inproc', 'broker'] as const;
+const ALL = ['standard', 'load1k', 'memory', 'inproc', 'broker', 'formats'] as const;
 type ScenarioName = (typeof ALL)[number];
 /** What a run without --only measures: the broker relay would take it past its time budget. */
 const DEFAULT: readonly ScenarioName[] = ALL.filter((s) => s !== 'broker');
@@ -165,6 +168,7 @@ async function main(): Promise<number> {
       else if (name === 'memory') scenarios.memory = await memoryGrowth(ctx);
       else if (name === 'inproc') scenarios.inproc = await inproc(ctx);
       else if (name === 'broker') scenarios.broker = await brokerRelay(ctx);
+      else if (name === 'formats') scenarios.formats = await formats(ctx);
     }
   } catch (err) {
     error = (err as Error).stack ?? String(err);

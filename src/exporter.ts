@@ -77,7 +77,7 @@ export class Exporter {
     this.clock = () => base() + this.clockOffset;
     this.wallClock = (monotonicMs) => toWallClock(monotonicMs - this.clockOffset);
     this.startedAt = this.clock();
-    this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets);
+    this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets, cfg.stats.histograms);
     this.quotes = new QuoteStats(this.catalog, {
       window: { windowMs: cfg.stats.window, slots: cfg.stats.windowSlots },
       trend: { recentMs: cfg.stats.window, baselineMs: cfg.stats.trendBaseline },

@@ -1,5 +1,6 @@
 import type { BrokerResult } from '../scenarios/broker.js';
 import type { Load1kResult } from '../scenarios/load1k.js';
+import type { FormatsResult } from '../scenarios/formats.js';
 import type { InprocResult } from '../scenarios/inproc.js';
 import type { MemoryResult } from '../scenarios/memory.js';
 import type { StandardResult } from '../scenarios/standard.js';
@@ -10,6 +11,7 @@ export interface Scenarios {
   memory?: MemoryResult;
   inproc?: InprocResult;
   broker?: BrokerResult;
+  formats?: FormatsResult;
 }
 
 export interface Target {
@@ -178,6 +180,45 @@ export function figuresOf(s: Scenarios): Figure[] {
       unit: 'B',
       value: m.bytesPerDevice,
       better: 'lower',
+    });
+  }
+  for (const r of s.formats?.rows ?? []) {
+    const k = `formats.${r.symbols}`;
+    const what = `${r.devices.toLocaleString('en')} devices, ${r.symbols.toLocaleString('en')} symbols`;
+    for (const [name, fig] of [
+      ['text', r.text],
+      ['openmetrics', r.openmetrics],
+      ['protobuf', r.protobuf],
+    ] as const) {
+      add({
+        key: `${k}.${name}_ms`,
+        label: `/metrics render, ${name}, ${what}`,
+        unit: 'ms',
+        value: fig.ms,
+        better: 'lower',
+      });
+      add({
+        key: `${k}.${name}_mb`,
+        label: `/metrics size, ${name}, ${what}`,
+        unit: 'MB',
+        value: fig.bytes / MB,
+        better: 'lower',
+      });
+      add({
+        key: `${k}.${name}_series`,
+        label: `series stored from ${name}, ${what}`,
+        unit: '',
+        value: fig.series,
+        better: 'lower',
+      });
+    }
+    add({
+      key: `${k}.protobuf_to_text`,
+      label: `protobuf render / text render, ${what}`,
+      unit: 'x',
+      value: r.protobuf.ms / r.text.ms,
+      better: 'lower',
+      ...(r.symbols === 3400 ? { target: { op: '<=', value: 1 } as Target } : {}),
     });
   }
   const ip = s.inproc;

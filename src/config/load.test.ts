@@ -74,6 +74,21 @@ describe('configuration', () => {
     assert.equal(c.mqtt.password, 'fromfile');
   });
 
+  test('stats.histograms: native by default, from flag, environment or file, and nothing else', () => {
+    assert.equal(loadConfig({}).stats.histograms, 'native');
+    assert.equal(loadConfig({ flags: { histograms: 'classic' } }).stats.histograms, 'classic');
+    assert.equal(loadConfig({ env: { TKMPROM_STATS_HISTOGRAMS: 'both' } }).stats.histograms, 'both');
+    assert.equal(
+      loadConfig({ file: tempFile('stats:\n  histograms: classic\n') }).stats.histograms,
+      'classic',
+    );
+    const e = errorOf(() => loadConfig({ flags: { histograms: 'sparse' } }));
+    assert.equal(e.code, 'TKM_CONFIG_INVALID');
+    assert.match(e.message, /stats\.histograms/);
+    assert.match(e.message, /sparse/);
+    assert.match(e.message, /--histograms/);
+  });
+
   test('the batch window may be 0 (off); other durations may not, and say why', () => {
     assert.equal(loadConfig({}).mqtt.batchWindow, 50);
     assert.equal(loadConfig({ flags: { 'mqtt-batch-window': '0ms' } }).mqtt.batchWindow, 0);

@@ -295,6 +295,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'sliding window of the per-symbol gauges (default 5m)',
   },
   {
+    path: 'stats.histograms',
+    flag: 'histograms',
+    env: 'TKMPROM_STATS_HISTOGRAMS',
+    kind: 'string',
+    help: 'latency histograms for protobuf scrapers: native (default), classic or both; text scrapers always get classic',
+  },
+  {
     path: 'limits.maxDevices',
     flag: 'max-devices',
     env: 'TKMPROM_MAX_DEVICES',

@@ -301,6 +301,7 @@ const configObject = z
           .min(1)
           .default([0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60])
           .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'buckets must increase' }),
+        histograms: z.enum(['native', 'classic', 'both']).default('native'),
         objectiveResponseRate: z
           .unknown()
           .default(0.99)

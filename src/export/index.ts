@@ -4,8 +4,10 @@ export {
   type ExpositionFormat,
   negotiateFormat,
   OPENMETRICS_CONTENT_TYPE,
+  PROTOBUF_CONTENT_TYPE,
   TEXT_CONTENT_TYPE,
 } from './negotiate.js';
+export type { NativeHistogramOptions, NativeHistogramSnapshot } from './native.js';
 export { registerProcessMetrics } from './process.js';
 export {
   Counter,
@@ -14,8 +16,10 @@ export {
   GaugeFamily,
   Histogram,
   HistogramFamily,
+  type HistogramOptions,
   type HistogramSnapshot,
   type MetricType,
+  type ProtobufBuckets,
   Registry,
 } from './registry.js';
 export { ExpositionBuffer } from './sink.js';

@@ -7,6 +7,58 @@ const OM = {
   format: 'openmetrics',
   contentType: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
 };
+const PB = {
+  format: 'protobuf',
+  contentType: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+};
+
+test("Prometheus 2.42's Accept header with native histograms on gets protobuf", () => {
+  assert.deepEqual(
+    negotiateFormat(
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+    ),
+    PB,
+  );
+});
+
+test('protobuf needs the MetricFamily message and the delimited encoding, and loses to a higher q', () => {
+  assert.deepEqual(
+    negotiateFormat(
+      'Application/Vnd.Google.Protobuf; proto="io.prometheus.client.MetricFamily"; encoding=delimited',
+    ),
+    PB,
+  );
+  assert.deepEqual(
+    negotiateFormat('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily'),
+    TEXT,
+  );
+  assert.deepEqual(
+    negotiateFormat('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text'),
+    TEXT,
+  );
+  assert.deepEqual(
+    negotiateFormat('application/vnd.google.protobuf;proto=other.Message;encoding=delimited'),
+    TEXT,
+  );
+  assert.deepEqual(
+    negotiateFormat(
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4,application/openmetrics-text;q=0.5',
+    ),
+    OM,
+  );
+  assert.deepEqual(
+    negotiateFormat(
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0,text/plain',
+    ),
+    TEXT,
+  );
+  assert.deepEqual(
+    negotiateFormat(
+      'text/plain;q=0.5,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5',
+    ),
+    PB,
+  );
+});
 
 test("Prometheus 2.x's scrape Accept header gets OpenMetrics", () => {
   assert.deepEqual(
@@ -55,4 +107,5 @@ test('q-values decide, and q=0, bad q-values and unknown versions rule OpenMetri
 test('contentTypeOf matches what negotiation returns', () => {
   assert.equal(contentTypeOf('text'), TEXT.contentType);
   assert.equal(contentTypeOf('openmetrics'), OM.contentType);
+  assert.equal(contentTypeOf('protobuf'), PB.contentType);
 });

@@ -7,7 +7,14 @@ import {
   isValidLabelName,
   isValidMetricName,
 } from './format.js';
+import {
+  NativeBuckets,
+  type NativeHistogramOptions,
+  type NativeHistogramSnapshot,
+  NativeLayout,
+} from './native.js';
 import type { ExpositionFormat } from './negotiate.js';
+import { familyHeader, writeHistogram } from './protobuf.js';
 import { ExpositionBuffer, toByteString } from './sink.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -72,18 +79,23 @@ export class Histogram {
   sum = 0;
   /** Per-bucket, non-cumulative counts; the last slot is +Inf. Cumulated only when rendered. */
   readonly counts: Float64Array;
+  /** The native buckets, when the family keeps them (`HistogramOptions.native`). */
+  readonly native: NativeBuckets | null;
 
   /** @internal */
   constructor(
-    private readonly bounds: Float64Array,
+    /** @internal */
+    readonly bounds: Float64Array,
     /** @internal `name_bucket{labels,` or `name_bucket{` as a byte string: the `le` part is shared by the family. */
     readonly bucketOpen: string,
     /** @internal */
     readonly countPrefix: string,
     /** @internal */
     readonly sumPrefix: string,
+    layout: NativeLayout | null,
   ) {
     this.counts = new Float64Array(bounds.length + 1);
+    this.native = layout === null ? null : new NativeBuckets(layout);
   }
 
   observe(v: number): void {
@@ -104,6 +116,12 @@ export class Histogram {
     }
     this.counts[i]!++;
     this.sum += v;
+    if (this.native !== null) this.native.observe(v);
+  }
+
+  /** The native buckets, or undefined when the family keeps none. */
+  nativeSnapshot(): NativeHistogramSnapshot | undefined {
+    return this.native?.snapshot();
   }
 
   snapshot(): HistogramSnapshot {
@@ -155,6 +173,8 @@ abstract class Family<S extends Series> {
   readonly headerText: string;
   /** @internal */
   readonly headerOpenMetrics: string;
+  /** @internal The MetricFamily's name, help and type fields, encoded. */
+  readonly headerProtobuf: Uint8Array;
 
   constructor(
     readonly type: MetricType,
@@ -169,6 +189,7 @@ abstract class Family<S extends Series> {
     const helpOm = help === '' ? '' : `# HELP ${familyName} ${escapeHelpOpenMetrics(help)}\n`;
     // OpenMetrics asks for TYPE before HELP.
     this.headerOpenMetrics = `# TYPE ${familyName} ${type}\n${helpOm}`;
+    this.headerProtobuf = familyHeader(name, help, type);
   }
 
   /**
@@ -235,6 +256,18 @@ abstract class Family<S extends Series> {
 
   /** @internal */
   abstract render(openMetrics: boolean, out: ExpositionBuffer): void;
+
+  /** @internal One length-delimited MetricFamily message; none for a family without series. */
+  renderProtobuf(out: ExpositionBuffer): void {
+    if (this.series.size === 0) return;
+    const at = out.pbOpen();
+    out.pbBytes(this.headerProtobuf);
+    this.renderProtobufMetrics(out);
+    out.pbClose(at);
+  }
+
+  /** @internal */
+  protected abstract renderProtobufMetrics(out: ExpositionBuffer): void;
 }
 
 /** A prefix a series keeps for life: flat, as a byte string. */
@@ -263,6 +296,21 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
   render(openMetrics: boolean, out: ExpositionBuffer): void {
     out.text(openMetrics ? this.headerOpenMetrics : this.headerText);
     for (const s of this.series.values()) out.sample(s.prefix, s.value);
+  }
+
+  /** @internal Metric.counter (field 3) or Metric.gauge (field 2), each a message holding one double. */
+  protected renderProtobufMetrics(out: ExpositionBuffer): void {
+    const valueField = this.type === 'counter' ? 0x1a : 0x12;
+    for (const s of this.series.values()) {
+      out.pbByte(0x22); // MetricFamily.metric
+      const at = out.pbOpen();
+      out.pbLabels(s.prefix);
+      out.pbByte(valueField);
+      out.pbByte(9);
+      out.pbByte(0x09); // Counter.value, Gauge.value
+      out.pbDouble(s.value);
+      out.pbClose(at);
+    }
   }
 }
 
@@ -308,8 +356,24 @@ export class HistogramFamily extends Family<Histogram> {
    */
   private readonly omitSumInOpenMetrics: boolean;
 
-  constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]) {
+  /** The native bucket layout, when the family keeps native buckets. */
+  readonly nativeLayout: NativeLayout | null;
+  /** Which buckets the protobuf exposition carries (text formats always carry the classic ones). */
+  readonly protobufBuckets: ProtobufBuckets;
+
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    buckets: readonly number[],
+    options: HistogramOptions = {},
+  ) {
     super('histogram', name, help, labelNames, name);
+    this.nativeLayout = options.native === undefined ? null : new NativeLayout(options.native);
+    this.protobufBuckets = options.protobufBuckets ?? (options.native === undefined ? 'classic' : 'native');
+    if (this.protobufBuckets !== 'classic' && this.nativeLayout === null) {
+      throw new Error(`${name}: protobufBuckets ${this.protobufBuckets} needs native histogram options`);
+    }
     const bounds = buckets.slice();
     if (bounds.length > 0 && bounds[bounds.length - 1] === Number.POSITIVE_INFINITY) bounds.pop();
     for (let i = 0; i < bounds.length; i++) {
@@ -336,6 +400,7 @@ export class HistogramFamily extends Family<Histogram> {
       keptPrefix(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`),
       samplePrefix(`${name}_count`, pairs),
       samplePrefix(`${name}_sum`, pairs),
+      this.nativeLayout,
     );
   }
 
@@ -368,6 +433,23 @@ export class HistogramFamily extends Family<Histogram> {
       }
     }
   }
+
+  /** @internal */
+  protected renderProtobufMetrics(out: ExpositionBuffer): void {
+    const classic = this.protobufBuckets !== 'native';
+    const native = this.protobufBuckets !== 'classic';
+    for (const s of this.series.values()) writeHistogram(out, s, classic, native);
+  }
+}
+
+/** What the protobuf exposition carries of a histogram: its classic buckets, its native ones, or both. */
+export type ProtobufBuckets = 'classic' | 'native' | 'both';
+
+export interface HistogramOptions {
+  /** Keep native buckets beside the classic ones (see native.ts). */
+  native?: NativeHistogramOptions;
+  /** Default: `native` with native options, else `classic`. */
+  protobufBuckets?: ProtobufBuckets;
 }
 
 type AnyFamily = CounterFamily | GaugeFamily | HistogramFamily;
@@ -399,10 +481,11 @@ export class Registry {
     help: string,
     labelNames: readonly string[],
     buckets: readonly number[],
+    options: HistogramOptions = {},
   ): HistogramFamily {
     if (labelNames.includes('le')) throw new Error(`histogram ${name} must not have a label named le`);
     this.claim(name, labelNames, [name, `${name}_bucket`, `${name}_count`, `${name}_sum`, `${name}_created`]);
-    return this.add(new HistogramFamily(name, help, Object.freeze(labelNames.slice()), buckets));
+    return this.add(new HistogramFamily(name, help, Object.freeze(labelNames.slice()), buckets, options));
   }
 
   /**
@@ -423,16 +506,28 @@ export class Registry {
     return this.families;
   }
 
-  /** The whole exposition as a string, for tests and embedders. */
-  render(format: ExpositionFormat): string {
-    const out = new ExpositionBuffer();
-    this.renderTo(format, out);
-    return out.bytes().toString('utf8');
+  /** The whole exposition as a string, for tests and embedders, in one of the text formats. */
+  render(format: 'text' | 'openmetrics'): string {
+    return this.renderBytes(format).toString('utf8');
   }
 
-  /** The exposition as UTF-8 bytes, for HTTP. Collectors run first, as for `render`. */
+  /** The whole exposition as bytes of its own (protobuf included), for tests and embedders. */
+  renderBytes(format: ExpositionFormat): Buffer {
+    const out = new ExpositionBuffer();
+    this.renderTo(format, out);
+    return Buffer.from(out.bytes());
+  }
+
+  /**
+   * The exposition as bytes written into `out` (UTF-8 text, or length-delimited MetricFamily
+   * messages), for HTTP. Collectors run first, as for `render`.
+   */
   renderTo(format: ExpositionFormat, out: ExpositionBuffer): void {
     for (const fn of this.collectors) fn();
+    if (format === 'protobuf') {
+      for (const f of this.families) f.renderProtobuf(out);
+      return;
+    }
     const openMetrics = format === 'openmetrics';
     for (const f of this.families) f.render(openMetrics, out);
     if (openMetrics) out.text('# EOF\n');

@@ -15,6 +15,11 @@ const MAX_VALUE_BYTES = 18;
 const LINE_FEED = 10;
 const MINUS = 45;
 const ZERO = 48;
+const COMMA = 44;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const LETTER_N = 110;
+const CLOSE_BRACE = 125;
 
 /**
  * Node's own Latin-1 writer, which `Buffer.prototype.write(text, offset, 'latin1')` reaches after
@@ -89,6 +94,132 @@ export class ExpositionBuffer {
       this.value(total);
     }
     return total;
+  }
+
+  // Protobuf primitives, for the delimited MetricFamily exposition (protobuf.ts). Lengths of
+  // nested messages are not known before their content is written: `pbOpen` keeps one byte for
+  // the length and `pbClose` writes it there, moving the content up in the rare case (a message of
+  // 128 bytes or more) that the length needs more than one byte. Nothing is allocated.
+
+  /** One byte: a field tag or a small value. */
+  pbByte(b: number): void {
+    this.reserve(1);
+    this.buf[this.length++] = b;
+  }
+
+  /** Bytes encoded beforehand (a family's name, help and type). */
+  pbBytes(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** A base-128 varint of a non-negative integer below 2^53. */
+  pbVarint(n: number): void {
+    this.reserve(10);
+    const buf = this.buf;
+    let at = this.length;
+    let q = n;
+    while (q > 0x7fffffff) {
+      buf[at++] = (q % 128) | 0x80;
+      q = Math.floor(q / 128);
+    }
+    while (q >= 0x80) {
+      buf[at++] = (q & 0x7f) | 0x80;
+      q >>>= 7;
+    }
+    buf[at++] = q;
+    this.length = at;
+  }
+
+  /** A signed integer (sint32, sint64) in ZigZag encoding, |n| below 2^52. */
+  pbSigned(n: number): void {
+    this.pbVarint(n >= 0 ? 2 * n : -2 * n - 1);
+  }
+
+  /** A double, little-endian. */
+  pbDouble(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleLE(v, this.length);
+    this.length += 8;
+  }
+
+  /** Starts a length-delimited message; pass the result to `pbClose` once its content is written. */
+  pbOpen(): number {
+    this.reserve(1);
+    return this.length++;
+  }
+
+  pbClose(at: number): void {
+    const len = this.length - at - 1;
+    if (len < 0x80) {
+      this.buf[at] = len;
+      return;
+    }
+    let extra = 1;
+    for (let q = len >>> 14; q !== 0; q >>>= 7) extra++;
+    this.reserve(extra);
+    this.buf.copyWithin(at + 1 + extra, at + 1, this.length);
+    const end = this.length + extra;
+    this.length = at;
+    this.pbVarint(len);
+    this.length = end;
+  }
+
+  /**
+   * The labels of a series as `Metric.label` fields (LabelPair messages), read from its text
+   * sample prefix (`name{a="x",b="y"} ` as a byte string, see `toByteString`), whose values are
+   * unescaped on the way: the text prefix already holds every byte a label needs.
+   */
+  pbLabels(prefix: string): void {
+    const open = prefix.indexOf('{');
+    if (open < 0) return;
+    // Escapes only shrink, and each label's tags and lengths take at most 8 bytes more than its
+    // `=""` and separator in text.
+    this.reserve(2 * prefix.length + 32);
+    let i = open + 1;
+    const n = prefix.length;
+    while (i < n) {
+      const c = prefix.charCodeAt(i);
+      if (c === CLOSE_BRACE) break;
+      if (c === COMMA) {
+        i++;
+        continue;
+      }
+      const buf = this.buf;
+      const eq = prefix.indexOf('=', i);
+      buf[this.length++] = 0x0a; // Metric.label
+      const pair = this.length++;
+      buf[this.length++] = 0x0a; // LabelPair.name
+      let nameLength = eq - i;
+      while (nameLength >= 0x80) {
+        buf[this.length++] = (nameLength & 0x7f) | 0x80;
+        nameLength >>>= 7;
+      }
+      buf[this.length++] = nameLength;
+      for (let k = i; k < eq; k++) buf[this.length++] = prefix.charCodeAt(k);
+      buf[this.length++] = 0x12; // LabelPair.value
+      const value = this.length++;
+      i = eq + 2;
+      for (;;) {
+        let b = prefix.charCodeAt(i++);
+        if (b === QUOTE) break;
+        if (b === BACKSLASH) {
+          b = prefix.charCodeAt(i++);
+          if (b === LETTER_N) b = LINE_FEED;
+        }
+        buf[this.length++] = b;
+      }
+      this.pbCloseShort(value);
+      this.pbCloseShort(pair);
+    }
+  }
+
+  /** `pbClose` for content that was reserved room for by the caller (a label). */
+  private pbCloseShort(at: number): void {
+    const len = this.length - at - 1;
+    if (len < 0x80) this.buf[at] = len;
+    else this.pbClose(at);
   }
 
   /** The bytes written since the last `reset`, as a view: valid until the next `reset`. */

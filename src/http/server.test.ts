@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../export/index.js';
+import { OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE, TEXT_CONTENT_TYPE } from '../export/index.js';
 import { Registry } from '../export/index.js';
 import { silentLogger } from '../log.js';
 import { type HttpServer, startHttpServer } from './server.js';
@@ -41,6 +41,20 @@ test('/metrics serves exactly the render, in both formats', async () => {
     assert.ok(expected.length > 600_000, 'the exposition is large');
     assert.equal(body, expected);
   }
+});
+
+test('/metrics serves the protobuf render to a scraper that asks for it', async () => {
+  const res = await fetch(`${http.url}/metrics`, {
+    headers: {
+      accept:
+        'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,text/plain;version=0.0.4;q=0.5',
+    },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), PROTOBUF_CONTENT_TYPE);
+  const body = Buffer.from(await res.arrayBuffer());
+  assert.equal(res.headers.get('content-length'), String(body.length));
+  assert.deepEqual(body, registry.renderBytes('protobuf'));
 });
 
 test('HEAD /metrics answers the head alone', async () => {

@@ -1,5 +1,12 @@
-import type { CounterFamily, GaugeFamily, HistogramFamily, Registry } from '../export/index.js';
-import type { QuoteSeries } from '../stats/index.js';
+import type {
+  CounterFamily,
+  GaugeFamily,
+  HistogramFamily,
+  HistogramOptions,
+  ProtobufBuckets,
+  Registry,
+} from '../export/index.js';
+import { NATIVE_LATENCY_SCHEMA, NATIVE_LATENCY_ZERO_THRESHOLD, type QuoteSeries } from '../stats/index.js';
 import { type BuildInfo, buildInfo } from './build-info.js';
 
 export const BOOT_TO_CONFIG_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
@@ -66,13 +73,28 @@ export interface Catalog extends QuoteSeries {
   symbolOverflow: CounterFamily;
 }
 
+/**
+ * The options of the two latency histograms (by symbol and by stream) for `stats.histograms`:
+ * what protobuf scrapers get. Text scrapers always get the classic buckets, so `classic` keeps no
+ * native buckets at all.
+ */
+export function latencyHistogramOptions(histograms: ProtobufBuckets): HistogramOptions {
+  if (histograms === 'classic') return { protobufBuckets: 'classic' };
+  return {
+    native: { schema: NATIVE_LATENCY_SCHEMA, zeroThreshold: NATIVE_LATENCY_ZERO_THRESHOLD },
+    protobufBuckets: histograms,
+  };
+}
+
 export function createCatalog(
   reg: Registry,
   latencyBuckets: readonly number[],
+  histograms: ProtobufBuckets = 'native',
   build: BuildInfo = buildInfo(),
 ): Catalog {
   const sym = ['symbol'];
   const stream = ['stream'];
+  const latencyOptions = latencyHistogramOptions(histograms);
   const cat: Catalog = {
     requests: reg.counter(
       'tickrmeter_stock_update_requests_total',
@@ -119,6 +141,7 @@ export function createCatalog(
       'Request-to-reply time of requests answered in time with a quote.',
       sym,
       latencyBuckets,
+      latencyOptions,
     ),
     avgLatency: reg.gauge(
       'tickrmeter_stock_update_avg_latency_seconds',
@@ -180,6 +203,7 @@ export function createCatalog(
       'Request-to-reply time of quotes answered in time, by quote backend.',
       stream,
       latencyBuckets,
+      latencyOptions,
     ),
     streamResponseRate: reg.gauge(
       'tickrmeter_stream_response_rate',

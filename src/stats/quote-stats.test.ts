@@ -288,3 +288,63 @@ describe('idle symbols are forgotten', () => {
     assert.equal(q.symbol('NVDA').name, 'NVDA');
   });
 });
+
+describe('native latency histograms', () => {
+  test('a response counts in the native buckets of its symbol and its stream, schema 5, exactly', () => {
+    const reg = new Registry();
+    const q = new QuoteStats(createCatalog(reg, [0.1, 1, 10], 'native'), CFG);
+    const btc = q.symbol('BTC/USD');
+    const eth = q.symbol('ETH/USD');
+    // Schema 5 buckets: 0.25 s is a bound (index -64); 0.26 s is in -62 (2^(-62/32) = 0.2612);
+    // 4 s in 64, 4.05 s in 65; 0.0001 s is under the zero threshold 2^-11 s.
+    for (const [s, v] of [
+      [btc, 0.25],
+      [btc, 0.26],
+      [btc, 4],
+      [btc, 4.05],
+      [btc, 4.05],
+      [eth, 0.0001],
+      [eth, 0.25],
+    ] as const) {
+      q.request(s);
+      q.response(s, v, 1000);
+    }
+    const zero = 2 ** -11;
+    assert.deepEqual(btc.latency.nativeSnapshot(), {
+      schema: 5,
+      zeroThreshold: zero,
+      zeroCount: 0,
+      spans: [
+        { offset: -64, length: 3 },
+        { offset: 125, length: 2 },
+      ],
+      counts: [1, 0, 1, 1, 2],
+    });
+    assert.deepEqual(btc.stream.latency.nativeSnapshot(), {
+      schema: 5,
+      zeroThreshold: zero,
+      zeroCount: 1,
+      spans: [
+        { offset: -64, length: 3 },
+        { offset: 125, length: 2 },
+      ],
+      counts: [2, 0, 1, 1, 2],
+    });
+    // The classic buckets are kept as before, for text scrapers.
+    assert.deepEqual(
+      reg.getFamily('tickrmeter_stock_update_latency_seconds')!.labels('BTC/USD'),
+      btc.latency,
+    );
+    assert.deepEqual(btc.latency.snapshot().buckets, [0, 2, 5, 5]);
+  });
+
+  test('stats.histograms classic keeps no native buckets', () => {
+    const reg = new Registry();
+    const q = new QuoteStats(createCatalog(reg, [0.1, 1, 10], 'classic'), CFG);
+    const s = q.symbol('AAPL');
+    q.request(s);
+    q.response(s, 0.3, 1000);
+    assert.equal(s.latency.native, null);
+    assert.equal(s.latency.nativeSnapshot(), undefined);
+  });
+});
