@@ -138,7 +138,7 @@ describe('a real Prometheus scraping the exporter', () => {
     );
 
     const exprs = dashboardQueries('tkmprom', target);
-    assert.equal(exprs.length, 44);
+    assert.equal(exprs.length, 45);
     for (const { title, expr } of exprs) {
       const r = await query(expr);
       assert.equal(r.status, 'success', `${title}: ${expr}: ${r.error}`);
@@ -306,7 +306,7 @@ describe('a real Prometheus scraping the demo, with the shipped rules', () => {
 
   test('every panel of every shipped dashboard shows a series', async () => {
     const panels = dashboardQueries('tkmprom', demoTarget);
-    assert.equal(panels.length, 44);
+    assert.equal(panels.length, 45);
     const missing = await withoutSeries(
       panels.map((p) => ({ name: p.title, expr: p.expr })),
       30_000,
