@@ -31,6 +31,7 @@ export interface Catalog extends QuoteSeries {
   p99Latency: GaugeFamily;
   responseRate: GaugeFamily;
   symbolHealth: GaugeFamily;
+  slownessScore: GaugeFamily;
   ranking: GaugeFamily;
 
   streamRequests: CounterFamily;
@@ -166,6 +167,11 @@ export function createCatalog(
     symbolHealth: reg.gauge(
       'tickrmeter_symbol_health_score',
       'Health of the symbol over the recent window, 0 (down) to 100 (meets its objectives).',
+      sym,
+    ),
+    slownessScore: reg.gauge(
+      'tickrmeter_symbol_slowness_score',
+      'The ranking score of every rankable symbol (p95 latency plus the failed share times the request timeout, in seconds): one stable series per symbol, for graphs.',
       sym,
     ),
     ranking: reg.gauge(

@@ -14,6 +14,7 @@ interface SymbolGauges {
   p99: Gauge | null;
   rate: Gauge | null;
   health: Gauge | null;
+  score: Gauge | null;
 }
 
 /**
@@ -53,6 +54,7 @@ export class GaugeCollector {
 
   private collectSymbols(): void {
     const cat = this.cat;
+    const minRequests = this.quotes.config.rankingMinRequests;
     for (const s of this.quotes.symbolList()) {
       let g = this.symbolGauges.get(s);
       const snap = s.snap;
@@ -64,6 +66,7 @@ export class GaugeCollector {
             cat.p99Latency,
             cat.responseRate,
             cat.symbolHealth,
+            cat.slownessScore,
           ]) {
             f.remove(s.name);
           }
@@ -72,7 +75,7 @@ export class GaugeCollector {
         continue;
       }
       if (g === undefined) {
-        g = { avg: null, p95: null, p99: null, rate: null, health: null };
+        g = { avg: null, p95: null, p99: null, rate: null, health: null, score: null };
         this.symbolGauges.set(s, g);
       }
       g.rate = ensure(g.rate, cat.responseRate, s.name, snap.responseRate);
@@ -80,6 +83,13 @@ export class GaugeCollector {
       g.avg = ensure(g.avg, cat.avgLatency, s.name, snap.avgLatencySeconds);
       g.p95 = ensure(g.p95, cat.p95Latency, s.name, snap.p95LatencySeconds);
       g.p99 = ensure(g.p99, cat.p99Latency, s.name, snap.p99LatencySeconds);
+      // The ranking's own rule: a symbol (not a reserved name), enough requests, an answered quote.
+      g.score = ensure(
+        g.score,
+        cat.slownessScore,
+        s.name,
+        !s.reserved && snap.requests >= minRequests ? s.score : Number.NaN,
+      );
     }
     cat.ranking.reset();
     for (const r of this.quotes.rankingNow())
