@@ -89,6 +89,8 @@ export async function startExporter(
     catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,
+    limits: config.http,
+    metrics: exporter.catalog,
   }).catch(async (err) => {
     await stopBroker?.();
     exporter.stop();

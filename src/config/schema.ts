@@ -192,6 +192,20 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // The HTTP server's limits: timeouts, connection and response caps, the API's rate limit.
+    http: z
+      .object({
+        maxConnections: count(512),
+        headersTimeout: duration('10s'),
+        requestTimeout: duration('30s'),
+        idleTimeout: duration('30s'),
+        sendTimeout: duration('30s'),
+        maxConcurrentResponses: count(64),
+        apiRateLimit: z.coerce.number().min(0).default(20),
+        apiRateBurst: count(40),
+      })
+      .strict()
+      .prefault({}),
     api: z
       .object({
         tokenFile: z.string().optional(),
@@ -232,6 +246,14 @@ export const configSchema = z
         code: 'custom',
         path: ['mqtt', 'reconnectMax'],
         message: 'must be at least mqtt.reconnectMin',
+      });
+      return z.NEVER;
+    }
+    if (c.http.headersTimeout > c.http.requestTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'headersTimeout'],
+        message: `must be at most http.requestTimeout (${formatDuration(c.http.requestTimeout)}): the headers are part of the request`,
       });
       return z.NEVER;
     }
