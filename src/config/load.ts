@@ -285,7 +285,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'http-send-timeout',
     env: 'TKMPROM_HTTP_SEND_TIMEOUT',
     kind: 'string',
-    help: 'HTTP: drop a client that takes none of its response for this long (default 30s)',
+    help: 'HTTP: drop a client that has not taken its whole response within this (default 30s)',
   },
   {
     path: 'http.maxConcurrentResponses',

@@ -8,7 +8,7 @@ export interface HttpLimits {
   requestTimeout: number;
   /** A keep-alive connection idle this long is closed, ms. */
   idleTimeout: number;
-  /** A client that takes nothing of its response for this long is dropped, ms. */
+  /** A client that has not taken its whole response within this is dropped, ms. */
   sendTimeout: number;
   /** `/metrics` and API responses in progress at once; beyond, 503. */
   maxConcurrentResponses: number;

@@ -2,12 +2,19 @@ import type { ServerResponse } from 'node:http';
 
 /** Bytes handed to the socket at a time; the next slice waits until the socket has drained. */
 export const SLICE_BYTES = 64 * 1024;
+/**
+ * Slices written to one response before the others get their turn: a socket whose buffer keeps
+ * taking (loopback takes megabytes) would otherwise be filled in one go, and many such responses
+ * starting together would hold the event loop for as long as the kernel takes to copy it all.
+ */
+export const SLICES_PER_TURN = 4;
 
 /**
- * Writes `body` in slices with backpressure and ends the response. A client that takes nothing for
- * `sendTimeoutMs` (from the start, or since the socket last drained) is dropped: the response is
- * destroyed and `onDropped` called once. `done` is called once when the response has closed, however
- * it ended; the bytes must stay valid until then.
+ * Writes `body` in slices with backpressure and ends the response. A client that has not taken the
+ * whole of it within `sendTimeoutMs` is dropped: the response is destroyed and `onDropped` called
+ * once. A deadline for the whole body rather than for each step, so that a client reading a trickle
+ * cannot hold a render (and a place among http.maxConcurrentResponses) for long. `done` is called
+ * once when the response has closed, however it ended; the bytes must stay valid until then.
  */
 export function writeBody(
   res: ServerResponse,
@@ -39,8 +46,8 @@ export function writeBody(
     done();
   });
   function pump(): void {
-    timer.refresh();
-    while (at < body.length) {
+    if (finished || res.destroyed) return;
+    for (let n = 0; n < SLICES_PER_TURN; n++) {
       const next = Math.min(at + SLICE_BYTES, body.length);
       const slice = body.subarray(at, next);
       at = next;
@@ -53,7 +60,7 @@ export function writeBody(
         return;
       }
     }
-    res.end();
+    setImmediate(pump);
   }
   pump();
 }

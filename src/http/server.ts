@@ -259,7 +259,7 @@ function refuse(
  * Served uncompressed: gzip measured 16 ms more per scrape at 8,000 devices, more than a loopback
  * or LAN scraper gains from the smaller body (see BENCHMARKS.md). Concurrent scrapes share one
  * render (`SharedRenders`), written to each in slices, so a client that does not read holds no
- * buffer of its own; one that takes nothing for `http.sendTimeout` is dropped.
+ * buffer of its own; one that has not taken it all within `http.sendTimeout` is dropped.
  */
 async function serveMetrics(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
   const { format, contentType } = negotiateFormat(req.headers.accept);

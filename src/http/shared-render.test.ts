@@ -16,6 +16,7 @@ function fixture(opts: { catchUp?: () => Promise<void>; fail?: () => boolean } =
     catchUp: opts.catchUp,
     shareMs: 1000,
     keptBuffers: 2,
+    maxLive: 2,
     now: () => state.now,
   });
   return { renders, state };
@@ -125,15 +126,22 @@ test('a failed render fails every reader waiting for it and keeps nothing', asyn
   ok.release();
 });
 
-test('more buffers than kept are let go', async () => {
+test('with maxLive renders held, readers share the newest whatever its age; fresh again once one is free', async () => {
   const { renders, state } = fixture();
-  const leases = [];
-  for (let i = 0; i < 4; i++) {
-    leases.push(await renders.acquire('text'));
-    state.now += 1000;
-  }
-  assert.equal(renders.live, 4);
-  for (const l of leases) l.release();
+  const a = await renders.acquire('text');
+  state.now = 1000;
+  const b = await renders.acquire('text');
+  state.now = 5000;
+  const c = await renders.acquire('text');
+  assert.equal(text(c.bytes), 'text 2\n', 'the newest, 4 s old');
+  assert.equal(renders.live, 2);
+  // The other format has renders of its own.
+  const o = await renders.acquire('openmetrics');
+  assert.equal(text(o.bytes), 'openmetrics 3\n');
+  a.release();
+  const d = await renders.acquire('text');
+  assert.equal(text(d.bytes), 'text 4\n', 'room for a fresh one');
+  for (const l of [b, c, d, o]) l.release();
   assert.equal(renders.live, 0);
-  assert.equal(renders.pooled, 2);
+  assert.equal(renders.pooled, 2, 'more buffers than kept are let go');
 });

@@ -5,6 +5,12 @@ import { ExpositionBuffer } from '../export/index.js';
 export const SHARE_MS = 1000;
 /** Idle exposition buffers kept for the next renders. */
 export const KEPT_BUFFERS = 2;
+/**
+ * Renders of one format held at once at most: beyond, new readers share the newest one however old
+ * it is, so clients that read slowly cost this many buffers and no more. It ages at most until the
+ * older one's readers are done (each within http.sendTimeout), and then a fresh one is made.
+ */
+export const MAX_LIVE_RENDERS = 2;
 
 /** One reader's hold on a render: the bytes stay valid until `release`, which may be called more than once. */
 export interface RenderLease {
@@ -35,13 +41,15 @@ export interface SharedRendersOptions {
   catchUp?: () => Promise<void>;
   shareMs?: number;
   keptBuffers?: number;
+  maxLive?: number;
   now?: () => number;
 }
 
 /**
  * One exposition for many concurrent readers. A scrape that arrives while a render of its format is
  * being prepared, or while one made within `shareMs` is still being streamed to someone, gets the
- * same bytes: one buffer, however many readers. Each reader holds a reference; the last one to
+ * same bytes: one buffer, however many readers. With `maxLive` renders of its format still held,
+ * it gets the newest of them whatever its age. Each reader holds a reference; the last one to
  * release it returns the buffer to a small pool. A render nobody holds is never handed out again,
  * so scrapes one after another always see fresh values.
  */
@@ -51,6 +59,8 @@ export class SharedRenders {
   private readonly pending = new Map<ExpositionFormat, Pending>();
   private readonly shareMs: number;
   private readonly keptBuffers: number;
+  private readonly maxLive: number;
+  private readonly liveByFormat = new Map<ExpositionFormat, number>();
   private readonly now: () => number;
   /** Renders made since the start. */
   renders = 0;
@@ -60,6 +70,7 @@ export class SharedRenders {
   constructor(private readonly opts: SharedRendersOptions) {
     this.shareMs = opts.shareMs ?? SHARE_MS;
     this.keptBuffers = opts.keptBuffers ?? KEPT_BUFFERS;
+    this.maxLive = opts.maxLive ?? MAX_LIVE_RENDERS;
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -70,7 +81,11 @@ export class SharedRenders {
 
   async acquire(format: ExpositionFormat): Promise<RenderLease> {
     const latest = this.latest.get(format);
-    if (latest !== undefined && latest.refs > 0 && this.now() - latest.at < this.shareMs) {
+    if (
+      latest !== undefined &&
+      latest.refs > 0 &&
+      (this.now() - latest.at < this.shareMs || (this.liveByFormat.get(format) ?? 0) >= this.maxLive)
+    ) {
       latest.refs++;
       return this.lease(latest);
     }
@@ -100,6 +115,7 @@ export class SharedRenders {
       }
       this.renders++;
       this.live++;
+      this.liveByFormat.set(format, (this.liveByFormat.get(format) ?? 0) + 1);
       const render: Render = { format, buffer, bytes: buffer.bytes(), at: this.now(), refs: pending.waiters };
       this.latest.set(format, render);
       return render;
@@ -124,6 +140,7 @@ export class SharedRenders {
   private retire(render: Render): void {
     if (this.latest.get(render.format) === render) this.latest.delete(render.format);
     this.live--;
+    this.liveByFormat.set(render.format, this.liveByFormat.get(render.format)! - 1);
     this.recycle(render.buffer);
   }
 

@@ -81,7 +81,7 @@ export function createHttpMetrics(reg: Registry): HttpMetricFamilies {
     ),
     httpSlowDropped: reg.counter(
       'tkmprom_http_slow_clients_dropped_total',
-      'HTTP clients dropped for taking none of their response for http.sendTimeout.',
+      'HTTP clients dropped for not taking their whole response within http.sendTimeout.',
     ),
   };
 }
