@@ -27,7 +27,7 @@ export function settingsHelp(indent = '  '): string {
 function valueName(path: string): string {
   if (/listen|Broker/.test(path)) return 'HOST:PORT';
   if (/Timeout|Window|window|keepalive|lateWindow/.test(path)) return 'DURATION';
-  if (/max|Version/.test(path)) return 'N';
+  if (/max|Version|Rate/.test(path)) return 'N';
   if (/File|ca|cert|key/i.test(path)) return 'FILE';
   if (/url/.test(path)) return 'URL';
   return 'VALUE';

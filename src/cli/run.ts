@@ -102,6 +102,8 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     routes,
     tls: web?.tls,
     authorize: web && webAuthorizer(web, { tokenOpensApi: token !== undefined }),
+    limits: config.http,
+    metrics: exporter.catalog,
   }).catch(async (err) => {
     await stopBroker?.();
     exporter.stop();

@@ -307,4 +307,57 @@ describe('configuration', () => {
       /\n {2}streams\.rules\.0\.pattern \(\S+ line 3\): not a valid regular expression, got "\(\["$/,
     );
   });
+  test('http: the defaults, and every setting from a flag or the environment', () => {
+    assert.deepEqual(loadConfig({}).http, {
+      maxConnections: 512,
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      idleTimeout: 30_000,
+      sendTimeout: 30_000,
+      maxConcurrentResponses: 64,
+      apiRateLimit: 20,
+      apiRateBurst: 40,
+    });
+    const c = loadConfig({
+      flags: {
+        'http-max-connections': '10',
+        'http-headers-timeout': '2s',
+        'http-request-timeout': '5s',
+        'http-idle-timeout': '1m',
+        'http-send-timeout': '500ms',
+      },
+      env: {
+        TKMPROM_HTTP_MAX_CONCURRENT_RESPONSES: '8',
+        TKMPROM_HTTP_API_RATE_LIMIT: '0.5',
+        TKMPROM_HTTP_API_RATE_BURST: '3',
+      },
+    });
+    assert.deepEqual(c.http, {
+      maxConnections: 10,
+      headersTimeout: 2000,
+      requestTimeout: 5000,
+      idleTimeout: 60_000,
+      sendTimeout: 500,
+      maxConcurrentResponses: 8,
+      apiRateLimit: 0.5,
+      apiRateBurst: 3,
+    });
+    assert.equal(loadConfig({ flags: { 'http-api-rate-limit': '0' } }).http.apiRateLimit, 0);
+  });
+
+  test('http: headers timeout longer than the request timeout, or a negative rate, is refused', () => {
+    const e = errorOf(() =>
+      loadConfig({ flags: { 'http-headers-timeout': '40s', 'http-request-timeout': '30s' } }),
+    );
+    assert.equal(e.code, 'TKM_CONFIG_INVALID');
+    assert.match(
+      e.message,
+      /http\.headersTimeout \(--http-headers-timeout\): must be at most http\.requestTimeout \(30s\): the headers are part of the request/,
+    );
+    const r = errorOf(() => loadConfig({ env: { TKMPROM_HTTP_API_RATE_LIMIT: '-1' } }));
+    assert.match(
+      r.message,
+      /http\.apiRateLimit \(TKMPROM_HTTP_API_RATE_LIMIT\): expected requests a second, 0 or more \(0: no limit\), got "-1"/,
+    );
+  });
 });

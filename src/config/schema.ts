@@ -357,10 +357,37 @@ const configObject = z
       })
       .strict()
       .prefault({}),
+    // The HTTP server: the exporter-toolkit web configuration (TLS, basic auth), as node_exporter
+    // reads it; timeouts, connection and response caps, the API's rate limit.
     http: z
       .object({
-        // The exporter-toolkit web configuration (TLS, basic auth), as node_exporter reads it.
         webConfigFile: z.string().min(1).optional(),
+        maxConnections: count(512),
+        headersTimeout: duration('10s', 'a client that has not sent its headers by then gets 408'),
+        requestTimeout: duration('30s', 'a client that has not sent its request by then gets 408'),
+        idleTimeout: duration('30s', 'an idle keep-alive connection is closed after it'),
+        sendTimeout: duration('30s', 'a client that has not taken its response by then is dropped'),
+        maxConcurrentResponses: count(64),
+        apiRateLimit: z
+          .unknown()
+          .default(20)
+          .transform((value, ctx) => {
+            const n =
+              typeof value === 'number'
+                ? value
+                : typeof value === 'string' && value.trim() !== ''
+                  ? Number(value)
+                  : Number.NaN;
+            if (!(n >= 0)) {
+              ctx.addIssue({
+                code: 'custom',
+                message: `expected requests a second, 0 or more (0: no limit), got ${shown(value)}`,
+              });
+              return z.NEVER;
+            }
+            return n;
+          }),
+        apiRateBurst: count(40),
       })
       .strict()
       .prefault({}),
@@ -409,6 +436,14 @@ export const configSchema = configObject.transform((c, ctx) => {
       code: 'custom',
       path: ['mqtt', 'reconnectMax'],
       message: 'must be at least mqtt.reconnectMin',
+    });
+    return z.NEVER;
+  }
+  if (c.http.headersTimeout > c.http.requestTimeout) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['http', 'headersTimeout'],
+      message: `must be at most http.requestTimeout (${formatDuration(c.http.requestTimeout)}): the headers are part of the request`,
     });
     return z.NEVER;
   }

@@ -90,6 +90,14 @@ const json = (id: string, description: string) => ({
 const ERRORS = {
   '400': json('Error', 'A query parameter or name is not valid; `parameter` names it.'),
   '401': json('Error', 'A token is configured and the request did not carry it.'),
+  '429': json(
+    'Error',
+    'More API requests from this address than http.apiRateLimit and http.apiRateBurst allow; `Retry-After` says in how many seconds to retry.',
+  ),
+  '503': json(
+    'Error',
+    'http.maxConcurrentResponses responses are in progress; `Retry-After` says in how many seconds to retry.',
+  ),
 };
 const NOT_FOUND = { '404': json('Error', 'No such name.') };
 
@@ -285,7 +293,13 @@ export function openApiDocument(): Json {
           operationId: 'getMetrics',
           summary: 'Prometheus exposition (text or OpenMetrics); never behind the token',
           ...open,
-          responses: { '200': text('The metrics.') },
+          responses: {
+            '200': text('The metrics.'),
+            '503': json(
+              'Error',
+              'http.maxConcurrentResponses responses are in progress; retry after `Retry-After` seconds.',
+            ),
+          },
         },
       },
       '/healthz': {
