@@ -18,7 +18,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   decode: ['protocol'],
   correlate: ['decode', 'protocol'],
   fleet: ['protocol'],
-  stats: ['correlate', 'export'],
+  stats: ['correlate'],
   metrics: ['export', 'fleet', 'stats', 'correlate'],
   broker: ['export'],
   source: ['broker', 'config', 'decode', 'export', 'protocol'],

@@ -4,6 +4,7 @@
  */
 export * from './quote-stats.js';
 export * from './score.js';
+export * from './series.js';
 export * from './trend.js';
 export * from './window.js';
 export { NATIVE_LATENCY_SCHEMA, NATIVE_LATENCY_ZERO_THRESHOLD } from './sketch.js';

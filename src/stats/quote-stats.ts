@@ -1,5 +1,5 @@
 import type { CorrelationEviction, HopStage, QuoteOutcomes, SymbolRef } from '../correlate/index.js';
-import type { Counter, CounterFamily, Histogram, HistogramFamily } from '../export/index.js';
+import type { CountCell, CountFamily, LatencyCell, LatencyFamily } from './series.js';
 import { type HealthObjectives, healthScore, isDown, rankingScore } from './score.js';
 import { TrendTracker, type Trend, type TrendConfig, type TrendState } from './trend.js';
 import {
@@ -16,25 +16,25 @@ import {
  * them; the stats only know their shape, not their names.
  */
 export interface QuoteSeries {
-  requests: CounterFamily;
-  responses: CounterFamily;
-  timeouts: CounterFamily;
-  errors: CounterFamily;
-  late: CounterFamily;
-  unmatched: CounterFamily;
-  nonQuote: CounterFamily;
-  interrupted: CounterFamily;
-  latency: HistogramFamily;
-  streamRequests: CounterFamily;
-  streamResponses: CounterFamily;
-  streamTimeouts: CounterFamily;
-  streamErrors: CounterFamily;
-  streamLate: CounterFamily;
-  streamLatency: HistogramFamily;
-  bootToConfig: HistogramFamily;
-  hopLatency: HistogramFamily;
-  evictions: CounterFamily;
-  symbolOverflow: CounterFamily;
+  requests: CountFamily;
+  responses: CountFamily;
+  timeouts: CountFamily;
+  errors: CountFamily;
+  late: CountFamily;
+  unmatched: CountFamily;
+  nonQuote: CountFamily;
+  interrupted: CountFamily;
+  latency: LatencyFamily;
+  streamRequests: CountFamily;
+  streamResponses: CountFamily;
+  streamTimeouts: CountFamily;
+  streamErrors: CountFamily;
+  streamLate: CountFamily;
+  streamLatency: LatencyFamily;
+  bootToConfig: LatencyFamily;
+  hopLatency: LatencyFamily;
+  evictions: CountFamily;
+  symbolOverflow: CountFamily;
 }
 
 export const UNKNOWN_SYMBOL = 'unknown';
@@ -63,14 +63,14 @@ export interface QuoteStatsConfig {
 
 /** The outcome counters and windows of one symbol or one stream. */
 abstract class OutcomeTotals {
-  readonly requests: Counter;
-  readonly responses: Counter;
-  readonly timeouts: Counter;
-  readonly late: Counter;
-  readonly latency: Histogram;
+  readonly requests: CountCell;
+  readonly responses: CountCell;
+  readonly timeouts: CountCell;
+  readonly late: CountCell;
+  readonly latency: LatencyCell;
   interrupted = 0;
   nonQuote = 0;
-  readonly errorsByType = new Map<string, Counter>();
+  readonly errorsByType = new Map<string, CountCell>();
   readonly window: OutcomeWindow;
   readonly trend: TrendTracker;
   /** Filled by `QuoteStats.refresh`; read by the exposition and the API. */
@@ -83,7 +83,13 @@ abstract class OutcomeTotals {
 
   constructor(
     readonly name: string,
-    counters: { requests: Counter; responses: Counter; timeouts: Counter; late: Counter; latency: Histogram },
+    counters: {
+      requests: CountCell;
+      responses: CountCell;
+      timeouts: CountCell;
+      late: CountCell;
+      latency: LatencyCell;
+    },
     cfg: QuoteStatsConfig,
   ) {
     this.requests = counters.requests;
@@ -106,7 +112,7 @@ export class SymbolStats extends OutcomeTotals implements SymbolRef {
   stream: StreamStats;
   /** The stream came from an HTTPSTREAMSTOCKS hand-off, which outranks the configured rules. */
   streamObserved = false;
-  readonly interruptedCounter: Counter;
+  readonly interruptedCounter: CountCell;
   /** `unknown`, `_page` and `_other` stand for no single symbol, so they are never ranked. */
   readonly reserved: boolean;
   /** Forgotten after a long idle time (`QuoteStats.forgetIdle`): a holder must look it up again. */
@@ -175,12 +181,12 @@ export class QuoteStats implements QuoteOutcomes {
   readonly all: OutcomeWindow;
   readonly allSnap: WindowSnapshot = emptySnapshot();
   allHealth = Number.NaN;
-  private readonly unmatchedByType = new Map<string, Counter>();
-  private readonly nonQuoteByType = new Map<string, Counter>();
-  private readonly hops = new Map<HopStage, Histogram>();
-  private readonly evictions = new Map<string, Counter>();
-  private readonly overflow: Counter;
-  private readonly bootToConfigHistogram: Histogram;
+  private readonly unmatchedByType = new Map<string, CountCell>();
+  private readonly nonQuoteByType = new Map<string, CountCell>();
+  private readonly hops = new Map<HopStage, LatencyCell>();
+  private readonly evictions = new Map<string, CountCell>();
+  private readonly overflow: CountCell;
+  private readonly bootToConfigHistogram: LatencyCell;
   private ranking: RankEntry[] = [];
   private worst: RankEntry[] = [];
 
@@ -514,7 +520,7 @@ export class QuoteStats implements QuoteOutcomes {
     return st;
   }
 
-  private errorCounter(t: OutcomeTotals, type: string, family: QuoteSeries['errors']): Counter {
+  private errorCounter(t: OutcomeTotals, type: string, family: QuoteSeries['errors']): CountCell {
     let c = t.errorsByType.get(type);
     if (c === undefined) {
       c = family.labels(t.name, type);
@@ -523,7 +529,7 @@ export class QuoteStats implements QuoteOutcomes {
     return c;
   }
 
-  private byType(map: Map<string, Counter>, family: QuoteSeries['unmatched'], type: string): Counter {
+  private byType(map: Map<string, CountCell>, family: QuoteSeries['unmatched'], type: string): CountCell {
     let c = map.get(type);
     if (c === undefined) {
       c = family.labels(type);

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Registry } from '../export/index.js';
+import { QuoteStats, type QuoteStatsConfig } from '../stats/index.js';
+import { createCatalog } from './catalog.js';
+
+const CFG: QuoteStatsConfig = {
+  window: { windowMs: 300_000, slots: 10 },
+  trend: { recentMs: 300_000, baselineMs: 3_600_000 },
+  objectives: { responseRate: 0.99, p95Seconds: 2 },
+  requestTimeoutMs: 10_000,
+  maxSymbols: 100,
+  maxStreams: 10,
+  rankingSize: 3,
+  rankingMinRequests: 10,
+  streamRules: [
+    { pattern: '^[A-Z0-9]+/[A-Z0-9]+$', stream: 'coingecko' },
+    { symbol: 'XAU', stream: 'commodities-api' },
+    { pattern: '^X', stream: 'never-reached-for-XAU' },
+  ],
+};
+
+describe('native latency histograms', () => {
+  test('a response counts in the native buckets of its symbol and its stream, schema 5, exactly', () => {
+    const reg = new Registry();
+    const cat = createCatalog(reg, [0.1, 1, 10], 'native');
+    const q = new QuoteStats(cat, CFG);
+    const btc = q.symbol('BTC/USD');
+    const eth = q.symbol('ETH/USD');
+    // Schema 5 buckets: 0.25 s is a bound (index -64); 0.26 s is in -62 (2^(-62/32) = 0.2612);
+    // 4 s in 64, 4.05 s in 65; 0.0001 s is under the zero threshold 2^-11 s.
+    for (const [s, v] of [
+      [btc, 0.25],
+      [btc, 0.26],
+      [btc, 4],
+      [btc, 4.05],
+      [btc, 4.05],
+      [eth, 0.0001],
+      [eth, 0.25],
+    ] as const) {
+      q.request(s);
+      q.response(s, v, 1000);
+    }
+    const zero = 2 ** -11;
+    assert.deepEqual(cat.latency.labels('BTC/USD').nativeSnapshot(), {
+      schema: 5,
+      zeroThreshold: zero,
+      zeroCount: 0,
+      spans: [
+        { offset: -64, length: 3 },
+        { offset: 125, length: 2 },
+      ],
+      counts: [1, 0, 1, 1, 2],
+    });
+    assert.deepEqual(cat.streamLatency.labels(btc.stream.name).nativeSnapshot(), {
+      schema: 5,
+      zeroThreshold: zero,
+      zeroCount: 1,
+      spans: [
+        { offset: -64, length: 3 },
+        { offset: 125, length: 2 },
+      ],
+      counts: [2, 0, 1, 1, 2],
+    });
+    // The classic buckets are kept as before, for text scrapers.
+    assert.deepEqual(
+      reg.getFamily('tickrmeter_stock_update_latency_seconds')!.labels('BTC/USD'),
+      btc.latency,
+    );
+    assert.deepEqual(cat.latency.labels('BTC/USD').snapshot().buckets, [0, 2, 5, 5]);
+  });
+
+  test('stats.histograms classic keeps no native buckets', () => {
+    const reg = new Registry();
+    const cat = createCatalog(reg, [0.1, 1, 10], 'classic');
+    const q = new QuoteStats(cat, CFG);
+    const s = q.symbol('AAPL');
+    q.request(s);
+    q.response(s, 0.3, 1000);
+    assert.equal(cat.latency.labels('AAPL').native, null);
+    assert.equal(cat.latency.labels('AAPL').nativeSnapshot(), undefined);
+  });
+});
