@@ -4,22 +4,13 @@ import { Registry } from '../export/index.js';
 import { Fleet } from '../fleet/index.js';
 import { QuoteStats } from '../stats/index.js';
 import { createCatalog } from './catalog.js';
+import { feedSymbol, QUOTE_STATS_CONFIG } from '../../test/helpers/quote-stats.js';
 import { GaugeCollector } from './collect.js';
 
 test('the slowness score: one stable series per rankable symbol, none for down, sparse or reserved ones', () => {
   const reg = new Registry();
   const cat = createCatalog(reg, [0.1, 1, 10]);
-  const quotes = new QuoteStats(cat, {
-    window: { windowMs: 300_000, slots: 10 },
-    trend: { recentMs: 300_000, baselineMs: 3_600_000 },
-    objectives: { responseRate: 0.99, p95Seconds: 2 },
-    requestTimeoutMs: 10_000,
-    maxSymbols: 100,
-    maxStreams: 10,
-    rankingSize: 1,
-    rankingMinRequests: 10,
-    streamRules: [],
-  });
+  const quotes = new QuoteStats(cat, { ...QUOTE_STATS_CONFIG, rankingSize: 1, streamRules: [] });
   const fleet = new Fleet({
     deviceTimeoutMs: 600_000,
     maxDevices: 10,
@@ -27,17 +18,8 @@ test('the slowness score: one stable series per rankable symbol, none for down, 
     maxLabelValues: 10,
     recentOfflineSize: 10,
   });
-  const feed = (name: string, responses: number, latency: number, timeouts = 0) => {
-    const s = name === 'unknown' ? quotes.unknownSymbol : quotes.symbol(name);
-    for (let i = 0; i < responses; i++) {
-      quotes.request(s);
-      quotes.response(s, latency, 1000 + i);
-    }
-    for (let i = 0; i < timeouts; i++) {
-      quotes.request(s);
-      quotes.timeout(s, 1000 + i);
-    }
-  };
+  const feed = (name: string, responses: number, latency: number, timeouts = 0) =>
+    feedSymbol(quotes, name, responses, latency, timeouts);
   feed('TSLA', 20, 4);
   feed('MSFT', 14, 0.3, 6);
   feed('FEW', 9, 9);

@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Registry } from '../export/index.js';
-import { QuoteStats, type QuoteStatsConfig } from '../stats/index.js';
+import { QuoteStats } from '../stats/index.js';
+import { QUOTE_STATS_CONFIG } from '../../test/helpers/quote-stats.js';
 import { createCatalog } from './catalog.js';
 
-const CFG: QuoteStatsConfig = {
-  window: { windowMs: 300_000, slots: 10 },
-  trend: { recentMs: 300_000, baselineMs: 3_600_000 },
-  objectives: { responseRate: 0.99, p95Seconds: 2 },
-  requestTimeoutMs: 10_000,
-  maxSymbols: 100,
-  maxStreams: 10,
-  rankingSize: 3,
-  rankingMinRequests: 10,
-  streamRules: [
-    { pattern: '^[A-Z0-9]+/[A-Z0-9]+$', stream: 'coingecko' },
-    { symbol: 'XAU', stream: 'commodities-api' },
-    { pattern: '^X', stream: 'never-reached-for-XAU' },
-  ],
-};
+const CFG = QUOTE_STATS_CONFIG;
 
 describe('native latency histograms', () => {
   test('a response counts in the native buckets of its symbol and its stream, schema 5, exactly', () => {

@@ -4,22 +4,9 @@ import { DEFAULT_STREAM_RULES } from '../config/index.js';
 import { createCatalog } from '../metrics/index.js';
 import { Registry } from '../export/index.js';
 import { QuoteStats, type QuoteStatsConfig } from './quote-stats.js';
+import { feedSymbol, QUOTE_STATS_CONFIG } from '../../test/helpers/quote-stats.js';
 
-const CFG: QuoteStatsConfig = {
-  window: { windowMs: 300_000, slots: 10 },
-  trend: { recentMs: 300_000, baselineMs: 3_600_000 },
-  objectives: { responseRate: 0.99, p95Seconds: 2 },
-  requestTimeoutMs: 10_000,
-  maxSymbols: 100,
-  maxStreams: 10,
-  rankingSize: 3,
-  rankingMinRequests: 10,
-  streamRules: [
-    { pattern: '^[A-Z0-9]+/[A-Z0-9]+$', stream: 'coingecko' },
-    { symbol: 'XAU', stream: 'commodities-api' },
-    { pattern: '^X', stream: 'never-reached-for-XAU' },
-  ],
-};
+const CFG = QUOTE_STATS_CONFIG;
 
 function setup(cfg: Partial<QuoteStatsConfig> = {}) {
   const reg = new Registry();
@@ -121,17 +108,8 @@ describe('symbols', () => {
 describe('ranking', () => {
   test('slowest first, at least the minimum requests, reserved names and down symbols left out', () => {
     const q = setup();
-    const feed = (name: string, n: number, latency: number, timeouts = 0) => {
-      const s = name === 'unknown' ? q.unknownSymbol : q.symbol(name);
-      for (let i = 0; i < n; i++) {
-        q.request(s);
-        q.response(s, latency, 1000 + i);
-      }
-      for (let i = 0; i < timeouts; i++) {
-        q.request(s);
-        q.timeout(s, 1000 + i);
-      }
-    };
+    const feed = (name: string, n: number, latency: number, timeouts = 0) =>
+      feedSymbol(q, name, n, latency, timeouts);
     feed('TSLA', 20, 4);
     feed('AAPL', 20, 0.3);
     feed('MSFT', 14, 0.3, 6); // 0.3 + 0.3 x 10 = 3.3
