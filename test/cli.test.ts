@@ -71,7 +71,7 @@ describe('the built CLI', () => {
     assert.equal(n.status, 2);
     assert.equal(
       n.stderr,
-      'tkmprom: unknown command "nonsense" (commands: run, simulate, broker, demo) [TKM_CLI_USAGE]\n',
+      'tkmprom: unknown command "nonsense" (commands: run, simulate, broker, demo, nats-config, keyer) [TKM_CLI_USAGE]\n',
     );
     const e = cli([], { TKMPROM_MQTT_PROTOCOL_VERSION: '7' });
     assert.equal(e.status, 1);

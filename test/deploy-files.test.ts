@@ -134,7 +134,7 @@ describe('alert unit tests', () => {
       groups: { rules: { alert?: string }[] }[];
     };
     const alerts = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])));
-    assert.equal(alerts.length, 13);
+    assert.equal(alerts.length, 14);
     const tests = parseYaml(readFileSync(at('deploy/prometheus/alerts.test.yml'), 'utf8')) as {
       tests: AlertTest[];
     };
