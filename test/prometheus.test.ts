@@ -134,7 +134,7 @@ describe('a real Prometheus scraping the exporter', () => {
     assert.equal(rules.data.groups.length, 3);
     assert.equal(
       rules.data.groups.reduce((n, g) => n + g.rules.length, 0),
-      14,
+      15,
     );
 
     const exprs = dashboardQueries('tkmprom', target);
