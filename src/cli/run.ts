@@ -64,7 +64,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
       : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
   const { exporter, keeper } = restoredExporter(config, logger);
   const { apiRoutes } = await import('../http/index.js');
-  const routes = apiRoutes(exporter, { token, basicAuth: web?.users !== undefined });
+  const routes = apiRoutes(exporter.view, { token, basicAuth: web?.users !== undefined });
   exporter.start();
   let source: Source;
   let stopBroker: (() => Promise<void>) | undefined;

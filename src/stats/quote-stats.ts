@@ -175,6 +175,8 @@ export class QuoteStats implements QuoteOutcomes {
   readonly all: OutcomeWindow;
   readonly allSnap: WindowSnapshot = emptySnapshot();
   allHealth = Number.NaN;
+  /** Replies with no request pending and none recently timed out, every type together. */
+  unmatchedReplies = 0;
   private readonly unmatchedByType = new Map<string, Counter>();
   private readonly nonQuoteByType = new Map<string, Counter>();
   private readonly hops = new Map<HopStage, Histogram>();
@@ -336,6 +338,7 @@ export class QuoteStats implements QuoteOutcomes {
   }
 
   unmatched(type: string): void {
+    this.unmatchedReplies++;
     this.byType(this.unmatchedByType, this.cat.unmatched, type).value++;
   }
 
