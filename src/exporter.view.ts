@@ -59,15 +59,14 @@ class Totals implements OutcomeTotals {
 }
 
 class KeyReader implements KeyView {
+  readonly name: string;
+  /** The stats' own snapshot object, which each refresh fills anew. */
+  readonly window: WindowFigures;
   readonly totals: OutcomeTotals;
   constructor(protected readonly s: Stats) {
+    this.name = s.name;
+    this.window = s.snap;
     this.totals = new Totals(s);
-  }
-  get name(): string {
-    return this.s.name;
-  }
-  get window(): WindowFigures {
-    return this.s.snap;
   }
   get score(): number {
     return this.s.score;
@@ -107,6 +106,8 @@ class SymbolReader extends KeyReader implements SymbolView {
 export class ExporterReadModel implements ReadModel {
   private readonly symbolViews = new WeakMap<SymbolStats, SymbolReader>();
   private readonly streamViews = new WeakMap<StreamStats, KeyReader>();
+  private symbolList: SymbolReader[] = [];
+  private streamList: KeyReader[] = [];
   private readonly counts = emptyCounts();
   private readonly fleetFigures: FleetFigures;
   private readonly battery = BATTERY_BANDS.map((band) => ({ band, online: 0 }));
@@ -172,7 +173,21 @@ export class ExporterReadModel implements ReadModel {
   }
 
   refresh(now: number): void {
-    this.p.quotes.refresh(now);
+    const q = this.p.quotes;
+    q.refresh(now);
+    const symbols: SymbolReader[] = [];
+    for (const s of q.symbolList()) symbols.push(this.symbolView(s));
+    this.symbolList = symbols;
+    const streams: KeyReader[] = [];
+    for (const st of q.streamList()) {
+      let v = this.streamViews.get(st);
+      if (v === undefined) {
+        v = new KeyReader(st);
+        this.streamViews.set(st, v);
+      }
+      streams.push(v);
+    }
+    this.streamList = streams;
     const c = this.p.fleet.count(now, this.counts);
     for (let i = 0; i < this.battery.length; i++) this.battery[i]!.online = c.byBattery[i]!;
   }
@@ -185,8 +200,8 @@ export class ExporterReadModel implements ReadModel {
     return this.path;
   }
 
-  *symbols(): Iterable<SymbolView> {
-    for (const s of this.p.quotes.symbolList()) yield this.symbolView(s);
+  symbols(): readonly SymbolView[] {
+    return this.symbolList;
   }
 
   symbolCount(): number {
@@ -198,15 +213,8 @@ export class ExporterReadModel implements ReadModel {
     return s === undefined ? undefined : this.symbolView(s);
   }
 
-  *streams(): Iterable<StreamView> {
-    for (const st of this.p.quotes.streamList()) {
-      let v = this.streamViews.get(st);
-      if (v === undefined) {
-        v = new KeyReader(st);
-        this.streamViews.set(st, v);
-      }
-      yield v;
-    }
+  streams(): readonly StreamView[] {
+    return this.streamList;
   }
 
   streamCount(): number {
@@ -225,9 +233,11 @@ export class ExporterReadModel implements ReadModel {
     return this.p.fleet.offlineEvents();
   }
 
-  *devices(now: number, status?: DeviceStatus): Iterable<DeviceView> {
+  devices(now: number, status?: DeviceStatus): DeviceView[] {
     const fleet = this.p.fleet;
-    for (const d of fleet.all()) if (status === undefined || fleet.status(d, now) === status) yield d;
+    const out: DeviceView[] = [];
+    for (const d of fleet.all()) if (status === undefined || fleet.status(d, now) === status) out.push(d);
+    return out;
   }
 
   device(id: string): DeviceView | undefined {

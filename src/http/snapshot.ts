@@ -364,7 +364,7 @@ export class Snapshot {
     if (list !== undefined) return list;
     const v = this.state.view;
     const now = this.now;
-    const matching = [...v.devices(now, query.status)];
+    const matching = v.devices(now, query.status);
     const top = largestBy(matching, query.limit, lastHeardOf, byId);
     const total = matching.length;
     list = {

@@ -205,12 +205,15 @@ export interface ReadModel {
   settings(): QuoteSettings;
   quotePath(): QuotePathView;
 
-  /** Every symbol tracked, in no particular order. A symbol's view is the same object on every call. */
-  symbols(): Iterable<SymbolView>;
+  /**
+   * Every symbol tracked at the last refresh, in no particular order. A symbol's view is the same
+   * object as long as the symbol is tracked.
+   */
+  symbols(): readonly SymbolView[];
   symbolCount(): number;
   symbol(name: string): SymbolView | undefined;
-  /** Every stream tracked, in no particular order, each the same object on every call. */
-  streams(): Iterable<StreamView>;
+  /** Every stream tracked at the last refresh, in no particular order, each the same object on every call. */
+  streams(): readonly StreamView[];
   streamCount(): number;
   /** The status page's worst symbols: the down ones first, then the ranking (README "Down"). */
   worstSymbols(): readonly RankedSymbol[];
@@ -219,7 +222,7 @@ export interface ReadModel {
   /** The devices that went offline most recently, oldest first. */
   recentlyOffline(): readonly OfflineRecord[];
   /** Every device tracked with this status at `now` (every one when undefined), in no particular order. */
-  devices(now: number, status?: DeviceStatus): Iterable<DeviceView>;
+  devices(now: number, status?: DeviceStatus): DeviceView[];
   /** Read live, not as of the last refresh. */
   device(id: string): DeviceView | undefined;
   /** Online at `now`; false for an id not tracked. */
