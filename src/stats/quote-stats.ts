@@ -203,7 +203,7 @@ export class QuoteStats implements QuoteOutcomes {
     this.bootToConfigHistogram = cat.bootToConfig.labels();
   }
 
-  /** The settings the stats were built with, read by the JSON API and the status page. */
+  /** The settings the stats were built with, read by the read model (src/exporter.view.ts). */
   get config(): Readonly<QuoteStatsConfig> {
     return this.cfg;
   }
