@@ -62,8 +62,8 @@ describe('exporter state across a restart', () => {
     roundTrip(a.e, b.e);
     b.e.start();
 
-    const before = new ApiState(a.e).current();
-    const after = new ApiState(b.e).current();
+    const before = new ApiState(a.e.view).current();
+    const after = new ApiState(b.e.view).current();
     assert.equal(after.stats.devices.tracked, 2);
     assert.equal(after.stats.devices.online, 2);
     assert.equal(after.stats.devices.online, before.stats.devices.online);
@@ -77,7 +77,7 @@ describe('exporter state across a restart', () => {
     assert.deepEqual([saved.window.requests, saved.window.responses, saved.window.timeouts], [2, 1, 1]);
     assert.deepEqual(after.stream('polygon')!.window, before.stream('polygon')!.window);
 
-    const detailA = deviceDetail(b.e, A)!;
+    const detailA = deviceDetail(b.e.view, A)!;
     assert.equal(detailA.online, true);
     // Wall-clock fields differ only because this test's clocks are not the process's.
     const timeless = ({
@@ -90,14 +90,14 @@ describe('exporter state across a restart', () => {
       pendingRequests,
       ...rest
     }: NonNullable<ReturnType<typeof deviceDetail>>) => rest;
-    assert.deepEqual(timeless(detailA), timeless(deviceDetail(a.e, A)!));
+    assert.deepEqual(timeless(detailA), timeless(deviceDetail(a.e.view, A)!));
     // The restore moved time on by the real time the round trip took: milliseconds.
-    assert.ok(Math.abs(detailA.silentSeconds - deviceDetail(a.e, A)!.silentSeconds) < 0.5);
+    assert.ok(Math.abs(detailA.silentSeconds - deviceDetail(a.e.view, A)!.silentSeconds) < 0.5);
     assert.deepEqual(
       detailA.recentRequests.map((r) => r.outcome),
       ['response', 'interrupted'],
     );
-    assert.equal(deviceDetail(b.e, B)!.recentRequests[0]!.outcome, 'timeout');
+    assert.equal(deviceDetail(b.e.view, B)!.recentRequests[0]!.outcome, 'timeout');
 
     // Counters are the new process's own: they start at zero, but for what the restore itself counted.
     const totals = after.symbolDetail('AAPL')!.totals;

@@ -10,6 +10,8 @@ import { Fleet } from './fleet/index.js';
 import { type Logger, RateLimitedLog } from './log.js';
 import type { LinkState } from './source/index.js';
 import { QuoteStats } from './stats/index.js';
+import type { ReadModel } from './view/index.js';
+import { ExporterReadModel } from './exporter.view.js';
 
 /** Monotonic milliseconds: latencies must not jump with the wall clock. */
 export const monotonicNow = (): number => performance.now();
@@ -35,6 +37,8 @@ export interface ExporterOptions {
 /**
  * The exporter's data path, from raw MQTT messages to metrics: decode, then fleet state and
  * correlation, then stats, read by the exposition. Sources call `handle` for every message.
+ * The JSON API and the status page read `view`, its read model (src/view); the stages stay
+ * reachable for the command line and for tests.
  */
 export class Exporter {
   readonly registry = new Registry();
@@ -43,14 +47,18 @@ export class Exporter {
   readonly quotes: QuoteStats;
   readonly correlator: Correlator;
   readonly clock: () => number;
+  /** What the JSON API, the status page and their snapshots read. */
+  readonly view: ReadModel;
   /** Monotonic ms to wall-clock ms, in the frame of `clock`. */
-  readonly wallClock: (monotonicMs: number) => number;
+  private readonly wallClock: (monotonicMs: number) => number;
   /**
    * Added to the process's monotonic clock once a state snapshot is restored, so that the
    * exporter's time continues the saved one's: every time kept in the state stays valid as it is.
    */
   private clockOffset = 0;
   private readonly decoded = new DecodedMessage();
+  /** Messages by kind, the exporter's own count: `tkmprom_messages_total` is set from it at each scrape. */
+  private readonly kindCounts: Record<MessageKind, number>;
   private readonly kindCounters: Record<MessageKind, Counter>;
   private readonly invalidCounters: Record<InvalidReason, Counter>;
   private readonly badInputLog: RateLimitedLog;
@@ -114,6 +122,7 @@ export class Exporter {
       },
       this.quotes,
     );
+    this.kindCounts = Object.fromEntries(MESSAGE_KINDS.map((k) => [k, 0])) as Record<MessageKind, number>;
     this.kindCounters = Object.fromEntries(
       MESSAGE_KINDS.map((k) => [k, this.catalog.messages.labels(k)]),
     ) as Record<MessageKind, Counter>;
@@ -134,11 +143,21 @@ export class Exporter {
     this.registry.onCollect(() => {
       this.sweep();
       collector.collect();
+      for (const k of MESSAGE_KINDS) this.kindCounters[k].value = this.kindCounts[k];
       this.catalog.pending.labels().set(this.correlator.pendingRequests);
       const since = Number.isNaN(this.lastMessageAt) ? this.startedAt : this.lastMessageAt;
       this.catalog.mqttLastMessageAge.labels().set(Math.max(0, this.clock() - since) / 1000);
     });
     if (opts.processMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry);
+    this.view = new ExporterReadModel({
+      quotes: this.quotes,
+      fleet: this.fleet,
+      correlator: this.correlator,
+      clock: this.clock,
+      wallClock: this.wallClock,
+      messages: () => this.messageCount,
+      messagesByKind: this.kindCounts,
+    });
   }
 
   /**
@@ -202,7 +221,7 @@ export class Exporter {
     this.messageCount++;
     this.lastMessageAt = now;
     if (!decodeMessage(topic, payload, m, this.maxPayloadBytes)) {
-      this.kindCounters.invalid.value++;
+      this.kindCounts.invalid++;
       this.invalidCounters[m.invalidReason!].value++;
       this.badInputLog.debug(
         now,
@@ -211,7 +230,7 @@ export class Exporter {
       );
       return;
     }
-    this.kindCounters[m.kind].value++;
+    this.kindCounts[m.kind]++;
     switch (m.kind) {
       case 'request':
         this.correlator.request(this.fleet.heard(m.device, now).id, m.symbol, now);
@@ -275,7 +294,7 @@ export class Exporter {
     const now = this.clock();
     this.messageCount++;
     this.lastMessageAt = now;
-    this.kindCounters.invalid.value++;
+    this.kindCounts.invalid++;
     this.invalidCounters.oversize.value++;
     this.badInputLog.debug(now, { topic, reason: 'oversize', bytes }, 'dropped invalid message');
   }

@@ -24,7 +24,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   source: ['broker', 'config', 'decode', 'export', 'protocol'],
   sim: ['config', 'protocol'],
   keyer: ['config', 'decode', 'protocol'],
-  // The exporter is the sources' sink: it implements their interfaces.
+  // The read model the API reads: interfaces only.
+  view: [],
+  // The exporter is the sources' sink and the API's read model: it implements their interfaces.
   exporter: [
     'config',
     'correlate',
@@ -36,9 +38,11 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'source',
     'state',
     'stats',
+    'view',
   ],
-  // The API still reads the exporter's composition (src/exporter.ts), not a view of its own.
-  http: ['config', 'correlate', 'decode', 'export', 'exporter', 'fleet', 'metrics', 'protocol', 'stats'],
+  // The API reads the read model (src/view), whoever implements it; the exposition and the
+  // protocol's device ids are all else it needs.
+  http: ['export', 'protocol', 'view'],
   cli: [
     'broker',
     'config',
@@ -55,6 +59,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'source',
     'state',
     'stats',
+    'view',
   ],
 };
 const SHARED = new Set(['errors', 'log']);

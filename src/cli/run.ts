@@ -4,7 +4,13 @@ import type { Config } from '../config/index.js';
 import { loadConfig, settingName } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
-import { loadWebConfig, startHttpServer, watchCertificates, webAuthorizer } from '../http/index.js';
+import {
+  createHttpMetrics,
+  loadWebConfig,
+  startHttpServer,
+  watchCertificates,
+  webAuthorizer,
+} from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { MqttSource, NatsSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
@@ -64,7 +70,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
       : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
   const { exporter, keeper } = restoredExporter(config, logger);
   const { apiRoutes } = await import('../http/index.js');
-  const routes = apiRoutes(exporter, { token, basicAuth: web?.users !== undefined });
+  const routes = apiRoutes(exporter.view, { token, basicAuth: web?.users !== undefined });
   exporter.start();
   let source: Source;
   let stopBroker: (() => Promise<void>) | undefined;
@@ -103,7 +109,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     tls: web?.tls,
     authorize: web && webAuthorizer(web, { tokenOpensApi: token !== undefined }),
     limits: config.http,
-    metrics: exporter.catalog,
+    metrics: createHttpMetrics(exporter.registry),
   }).catch(async (err) => {
     await stopBroker?.();
     exporter.stop();

@@ -117,6 +117,31 @@ describe('online and offline', () => {
     assert.equal(c.byBattery[7], 2);
     assert.equal(c.byBattery[10], 1);
   });
+
+  test('versions: the parts of each online version, counted anew into the same entries', () => {
+    const f = new Fleet(CFG);
+    f.heartbeat(hb({ device: '000000000001', firmware: '70p' }), 0);
+    f.heartbeat(hb({ device: '000000000002' }), 0);
+    f.heartbeat(hb({ device: '000000000003' }), 0);
+    const parts = (c: ReturnType<Fleet['count']>) =>
+      c.versions.map((v) => [v.firmware, v.innerVersion, v.flashId, v.online]);
+    const c = f.count(1);
+    assert.deepEqual(parts(c), [
+      ['70p', 'elec+HB', 'C84017', 1],
+      ['45p', 'elec+HB', 'C84017', 2],
+    ]);
+    const first = c.versions[0];
+    f.heartbeat(hb({ device: '000000000001', firmware: '45p' }), 2);
+    f.heartbeat(hb({ device: '000000000002', innerVersion: 'elec' }), 2);
+    f.count(3, c);
+    assert.deepEqual(parts(c), [
+      ['45p', 'elec+HB', 'C84017', 2],
+      ['45p', 'elec', 'C84017', 1],
+    ]);
+    assert.equal(c.versions[0], first, 'the entry is reused');
+    f.count(CFG.deviceTimeoutMs + 10, c);
+    assert.deepEqual(parts(c), [], 'no version without an online device');
+  });
 });
 
 describe('reboots', () => {

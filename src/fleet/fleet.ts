@@ -193,12 +193,25 @@ export interface OfflineEvent {
   firmware: string;
 }
 
+/** Online devices of one firmware version. */
+export interface VersionCount {
+  firmware: string;
+  innerVersion: string;
+  flashId: string;
+  online: number;
+}
+
 export interface FleetCounts {
   online: number;
   offline: number;
   /** Ids heard only in requests or boot messages (docs/fleet.md): neither online nor offline. */
   unconfirmed: number;
-  /** Key: `firmware\u0000iv\u0000flashId`. */
+  /**
+   * Online devices by version, one entry per version with at least one, in the order first met.
+   * The entries are the counts' own: the next count into the same object rewrites them.
+   */
+  versions: VersionCount[];
+  /** The same tally under the fleet's own key for a version; read `versions` rather than decode it. */
   byVersion: Map<string, number>;
   byCharging: { charging: number; not_charging: number; unknown: number };
   /** Index 0..9 for `0-9` .. `90-100`, 10 for unknown. */
@@ -423,6 +436,7 @@ export class Fleet {
     out.offline = 0;
     out.unconfirmed = 0;
     out.byVersion.clear();
+    let versions = 0;
     out.byCharging.charging = 0;
     out.byCharging.not_charging = 0;
     out.byCharging.unknown = 0;
@@ -442,12 +456,18 @@ export class Fleet {
       }
       out.online++;
       const key = dev.versionKey;
-      out.byVersion.set(key, (out.byVersion.get(key) ?? 0) + 1);
+      const n = out.byVersion.get(key);
+      if (n === undefined) {
+        out.byVersion.set(key, 1);
+        versionEntry(out.versions, versions++, dev);
+      } else out.byVersion.set(key, n + 1);
       if (dev.charging === 1) out.byCharging.charging++;
       else if (dev.charging === 0) out.byCharging.not_charging++;
       else out.byCharging.unknown++;
       out.byBattery[batteryBand(dev.battery)]!++;
     }
+    out.versions.length = versions;
+    for (const v of out.versions as VersionTally[]) v.online = out.byVersion.get(v.key)!;
     return out;
   }
 
@@ -527,11 +547,37 @@ export class Fleet {
   }
 }
 
+/** An entry of `FleetCounts.versions`, with the key it is tallied under. */
+interface VersionTally extends VersionCount {
+  key: string;
+}
+
+/** Entry `i` of `list` set to the device's version, reusing the entry a previous count left there. */
+function versionEntry(list: VersionCount[], i: number, dev: Device): void {
+  const v = list[i] as VersionTally | undefined;
+  if (v === undefined) {
+    const fresh: VersionTally = {
+      firmware: dev.firmware,
+      innerVersion: dev.innerVersion,
+      flashId: dev.flashId,
+      online: 0,
+      key: dev.versionKey,
+    };
+    list.push(fresh);
+    return;
+  }
+  v.firmware = dev.firmware;
+  v.innerVersion = dev.innerVersion;
+  v.flashId = dev.flashId;
+  v.key = dev.versionKey;
+}
+
 export function emptyCounts(): FleetCounts {
   return {
     online: 0,
     offline: 0,
     unconfirmed: 0,
+    versions: [],
     byVersion: new Map(),
     byCharging: { charging: 0, not_charging: 0, unknown: 0 },
     byBattery: new Array(11).fill(0),

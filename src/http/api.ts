@@ -137,7 +137,7 @@ function route(state: ApiState, res: ServerResponse, url: URL): boolean {
       }
       checkParams(params, []);
       const id = p.name.toUpperCase();
-      const j = isDeviceId(id) ? deviceDetail(state.exporter, id) : undefined;
+      const j = isDeviceId(id) ? deviceDetail(state.view, id) : undefined;
       if (j === undefined) {
         return notFound(
           res,

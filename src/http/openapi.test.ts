@@ -73,7 +73,7 @@ describe('OpenAPI document', () => {
     send('STOCKPRICEUPDATE', { type: 'UPDATE', device: 'AAAAAAAAAA01', symbol: 'TSLA' });
     t += 2000;
     e.sweep();
-    const snap = new ApiState(e).current();
+    const snap = new ApiState(e.view).current();
     const bodies: [string, unknown][] = [
       ['Stats', snap.stats],
       ['StreamList', snap.streams],
@@ -81,7 +81,7 @@ describe('OpenAPI document', () => {
       ['SymbolList', snap.symbols({ sort: 'score', limit: 100, stream: undefined, minRequests: 0 })],
       ['SymbolDetail', snap.symbolDetail('XYZ')],
       ['DeviceList', snap.devices({ status: undefined, limit: 10 })],
-      ['DeviceDetail', deviceDetail(e, 'AAAAAAAAAA01')],
+      ['DeviceDetail', deviceDetail(e.view, 'AAAAAAAAAA01')],
       ['TrendList', snap.trends({ limit: 10, kind: undefined, trend: undefined })],
       ['Error', { error: 'not found', message: 'x' }],
     ];

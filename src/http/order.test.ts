@@ -16,10 +16,9 @@ function key(
     name,
     score,
     down,
-    trendNow: trend,
-    snap: { requests: windowRequests, timeouts },
-    requests: { value: totalRequests },
-    timeouts: { value: timeouts },
+    trend,
+    window: { requests: windowRequests, timeouts },
+    totals: { requests: totalRequests, timeouts },
   };
 }
 

@@ -1,16 +1,17 @@
-import type { Trend } from '../stats/index.js';
+import type { Trend } from '../view/index.js';
 import type { SymbolSort } from './schemas.js';
 
-/** What the orders below read of a symbol or stream (the stats objects satisfy it). */
+/** What the orders below read of a symbol or stream (the read model's views satisfy it). */
 export interface Rankable {
   readonly name: string;
   readonly score: number;
   /** Down rather than slow (`isDown` of the stats): listed before every slow key. */
   readonly down: boolean;
-  readonly trendNow: Trend;
-  readonly snap: { readonly requests: number; readonly timeouts: number };
-  readonly requests: { readonly value: number };
-  readonly timeouts: { readonly value: number };
+  readonly trend: Trend;
+  /** Over the window. */
+  readonly window: { readonly requests: number; readonly timeouts: number };
+  /** Since start. */
+  readonly totals: { readonly requests: number; readonly timeouts: number };
 }
 
 /** NaN sorts after every number, whichever the direction. */
@@ -35,12 +36,12 @@ export const SYMBOL_ORDERS: Record<SymbolSort, (a: Rankable, b: Rankable) => num
   score: (a, b) =>
     Number(b.down) - Number(a.down) ||
     desc(a.score, b.score) ||
-    b.snap.requests - a.snap.requests ||
+    b.window.requests - a.window.requests ||
     byName(a, b),
   requests: (a, b) =>
-    b.snap.requests - a.snap.requests || b.requests.value - a.requests.value || byName(a, b),
+    b.window.requests - a.window.requests || b.totals.requests - a.totals.requests || byName(a, b),
   timeouts: (a, b) =>
-    b.snap.timeouts - a.snap.timeouts || b.timeouts.value - a.timeouts.value || byName(a, b),
+    b.window.timeouts - a.window.timeouts || b.totals.timeouts - a.totals.timeouts || byName(a, b),
   name: byName,
 };
 
@@ -48,7 +49,7 @@ const TREND_RANK: Record<Trend, number> = { degrading: 0, unknown: 1, improving:
 
 /** `/api/v1/trends`: degrading, then unknown, then improving; within each, down first, then highest score. */
 export function trendOrder(a: Rankable, b: Rankable): number {
-  return TREND_RANK[a.trendNow] - TREND_RANK[b.trendNow] || SYMBOL_ORDERS.score(a, b);
+  return TREND_RANK[a.trend] - TREND_RANK[b.trend] || SYMBOL_ORDERS.score(a, b);
 }
 
 /**

@@ -1,10 +1,10 @@
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import type { Exporter } from '../exporter.js';
 import { apiHandler } from './api.js';
 import { Auth } from './auth.js';
 import { pageHandler } from './page/page.js';
 import type { RouteHandler } from './server.js';
 import { ApiState, TICK_MS } from './snapshot.js';
+import type { ReadModel } from '../view/index.js';
 
 export interface ApiOptions {
   token?: string;
@@ -12,13 +12,16 @@ export interface ApiOptions {
   basicAuth?: boolean;
 }
 
-/** The JSON API and the status page, beside /metrics, /healthz and /readyz (which stay open). */
-export function apiRoutes(exporter: Exporter, opts: ApiOptions): RouteHandler[] {
+/**
+ * The JSON API and the status page, beside /metrics, /healthz and /readyz (which stay open), served
+ * from the read model (src/view) and nothing else.
+ */
+export function apiRoutes(view: ReadModel, opts: ApiOptions): RouteHandler[] {
   if (opts.token !== undefined && opts.token.length === 0) {
     throw new TkmpromError(ErrorCodes.CONFIG_INVALID, 'api.tokenFile: the token file is empty');
   }
   const auth = new Auth(opts.token, { basicAuth: opts.basicAuth });
-  const state = new ApiState(exporter);
+  const state = new ApiState(view);
   keepTicking(state);
   return [apiHandler(state, auth), pageHandler(auth)];
 }

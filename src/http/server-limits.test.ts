@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Registry } from '../export/index.js';
 import { silentLogger } from '../log.js';
-import { createHttpMetrics, type HttpMetricFamilies } from '../metrics/index.js';
+import { createHttpMetrics, type HttpMetricFamilies } from './metrics.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
 import { type HttpServer, type RouteHandler, startHttpServer } from './server.js';
 

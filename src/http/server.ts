@@ -14,7 +14,7 @@ import { ErrorCodes, TkmpromError } from '../errors.js';
 import type { Counter, Gauge, Registry } from '../export/index.js';
 import { negotiateFormat, Registry as PrivateRegistry } from '../export/index.js';
 import type { Logger } from '../log.js';
-import { createHttpMetrics, type HttpMetricFamilies } from '../metrics/index.js';
+import { createHttpMetrics, type HttpMetricFamilies } from './metrics.js';
 import {
   DEFAULT_HTTP_LIMITS,
   type HttpLimits,

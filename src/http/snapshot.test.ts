@@ -41,7 +41,7 @@ describe('symbol and stream objects', () => {
     x.reply(A, 'AAPL');
     x.request(A, 'AAPL');
     x.advance(10_000);
-    const snap = new ApiState(x.e).current();
+    const snap = new ApiState(x.e.view).current();
     const j = snap.symbolDetail('AAPL')!;
     const p95 = j.window.p95LatencySeconds!;
     assert.ok(Math.abs(p95 - 0.31) / 0.31 <= 0.01, `p95 ${p95} within 1 % of 0.31`);
@@ -98,7 +98,7 @@ describe('symbol and stream objects', () => {
     const x = setup({}, RULES);
     x.request(A, 'BTC/USD');
     x.advance(10_000);
-    const s = new ApiState(x.e)
+    const s = new ApiState(x.e.view)
       .current()
       .symbols({ sort: 'score', limit: 1, stream: 'coingecko', minRequests: 0 });
     const text = JSON.stringify(s);
@@ -118,7 +118,7 @@ describe('symbol and stream objects', () => {
       x.advance(50);
       x.send(A, { type, symbol: 'MSFT', message: 'no' });
     }
-    const snap = new ApiState(x.e).current();
+    const snap = new ApiState(x.e.view).current();
     const sym = snap.symbolDetail('MSFT')!;
     assert.deepEqual(sym.totals.errorsByType, { STOCK_ERROR: 2, INVALID_FORMAT: 1 });
     assert.equal(sym.totals.errors, 3);
@@ -140,7 +140,7 @@ describe('symbol and stream objects', () => {
       device: A,
       params: { getQuoteParams: { stream: 'commodities-api', symbol: 'XAU' } },
     });
-    const sym = new ApiState(x.e).current().symbolDetail('XAU')!;
+    const sym = new ApiState(x.e.view).current().symbolDetail('XAU')!;
     assert.equal(sym.stream, 'commodities-api');
     assert.equal(sym.streamObserved, true);
   });
@@ -149,7 +149,7 @@ describe('symbol and stream objects', () => {
 describe('snapshots', () => {
   test('at most one build per second, however many calls', () => {
     const x = setup();
-    const state = new ApiState(x.e);
+    const state = new ApiState(x.e.view);
     const first = state.current();
     x.request(A, 'AAPL');
     x.advance(999);
@@ -166,7 +166,7 @@ describe('snapshots', () => {
   test('lists asked for twice in one snapshot are the same object', () => {
     const x = setup();
     x.request(A, 'AAPL');
-    const snap = new ApiState(x.e).current();
+    const snap = new ApiState(x.e.view).current();
     const q = { sort: 'requests', limit: 10, stream: undefined, minRequests: 0 } as const;
     assert.equal(snap.symbols(q), snap.symbols(q));
     assert.equal(
@@ -177,7 +177,7 @@ describe('snapshots', () => {
 
   test('message rate over at least ten seconds', () => {
     const x = setup();
-    const state = new ApiState(x.e);
+    const state = new ApiState(x.e.view);
     assert.equal(state.current().stats.messages.perSecond, null, 'nothing to measure yet');
     for (let i = 0; i < 50; i++) x.send('DEVICESTATUS', { action: 'status' });
     x.advance(10_000);
@@ -193,7 +193,7 @@ describe('snapshots', () => {
 describe('stats', () => {
   test('fleet, messages and quote path totals', () => {
     const x = setup({ 'device-timeout': '60s' }, RULES);
-    const state = new ApiState(x.e);
+    const state = new ApiState(x.e.view);
     x.send('DEVICESTATUS_RES', {
       status: 'online',
       firmware_version: '45p',
@@ -291,7 +291,7 @@ describe('stats', () => {
     }
     x.request(C, 'NVDA'); // too few requests to rank
     x.advance(10_000);
-    const api = new ApiState(x.e);
+    const api = new ApiState(x.e.view);
     const s = api.current().stats;
     assert.deepEqual(
       s.worstSymbols.map((w) => [w.rank, w.symbol, w.down, w.score === null]),
@@ -339,7 +339,7 @@ describe('lists', () => {
     x.request(C, 'ETH/USD');
     x.request(C, 'ETH/USD');
     x.advance(10_000);
-    const snap = new ApiState(x.e).current();
+    const snap = new ApiState(x.e.view).current();
     const names = (q: Parameters<typeof snap.symbols>[0]) => snap.symbols(q).symbols.map((s) => s.symbol);
     assert.deepEqual(names({ sort: 'requests', limit: 3, stream: undefined, minRequests: 0 }), [
       'AAPL',
@@ -363,7 +363,7 @@ describe('lists', () => {
     const x = setup({}, RULES);
     x.request(A, 'AAPL');
     x.request(B, 'BTC/USD');
-    const l = new ApiState(x.e).current().streams;
+    const l = new ApiState(x.e.view).current().streams;
     assert.deepEqual(
       l.streams.map((s) => [s.stream, s.symbols, s.totals.requests]),
       [
@@ -384,7 +384,7 @@ describe('lists', () => {
     x.request(B, 'MSFT');
     x.advance(58_500);
     x.reply(B, 'MSFT'); // B heard again; C silent for 60.5 s, A for 59.5 s
-    const snap = new ApiState(x.e).current();
+    const snap = new ApiState(x.e.view).current();
     const ids = (status?: 'online' | 'offline', limit = 10) =>
       snap.devices({ status, limit }).devices.map((d) => d.device);
     assert.deepEqual(ids(), [B, A, C]);
@@ -420,7 +420,7 @@ describe('lists', () => {
     x.request(A, 'TSLA');
     x.advance(10_000);
     x.request(A, 'MSFT');
-    const d = deviceDetail(x.e, A)!;
+    const d = deviceDetail(x.e.view, A)!;
     assert.equal(d.shownSymbol, 'AAPL');
     assert.equal(d.pendingRequests, 1);
     assert.equal(d.updateIntervalSeconds, 120);
@@ -433,7 +433,7 @@ describe('lists', () => {
         ['TSLA', 'timeout', null, ''],
       ],
     );
-    assert.equal(deviceDetail(x.e, B), undefined);
+    assert.equal(deviceDetail(x.e.view, B), undefined);
   });
 
   test('trends: not stable, worst first, idle keys left out', () => {
@@ -456,7 +456,7 @@ describe('lists', () => {
     }
     x.request(C, 'BTC/USD');
     x.advance(10_000);
-    const snap = new ApiState(x.e).current();
+    const snap = new ApiState(x.e.view).current();
     const all = snap.trends({ limit: 100, kind: undefined, trend: undefined });
     assert.deepEqual(
       all.entries.map((t) => [t.kind, t.name, t.trend]),

@@ -1,9 +1,12 @@
-import type { RecentOutcome } from '../correlate/index.js';
-import type { Exporter } from '../exporter.js';
-import { BATTERY_BANDS, type Device, emptyCounts, type FleetCounts } from '../fleet/index.js';
-import type { StreamStats, SymbolStats } from '../stats/index.js';
-import { emptyTrendDetail, type TrendDetail } from '../stats/index.js';
-import type { WindowSnapshot } from '../stats/index.js';
+import type {
+  DeviceView,
+  KeyView,
+  OutcomeRecord,
+  ReadModel,
+  SymbolView,
+  TrendFigures,
+  WindowFigures,
+} from '../view/index.js';
 import { MinuteHistory } from './history.js';
 import { largestBy, SYMBOL_ORDERS, trendOrder } from './order.js';
 import type { DeviceQuery, SymbolQuery, TrendQuery } from './query.js';
@@ -41,12 +44,14 @@ const LIST_CACHE = 16;
 
 export const nullable = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
-/** The API's view of the exporter: snapshots at most `MAX_AGE_MS` old, and what must outlive one. */
+/**
+ * What the API serves of the read model: snapshots at most `MAX_AGE_MS` old, and what must
+ * outlive one.
+ */
 export class ApiState {
   readonly startedWallMs: number;
   readonly history = new MinuteHistory();
   private readonly quotePath = new MinuteHistory();
-  private readonly counts: FleetCounts = emptyCounts();
   private readonly rateAt = new Float64Array(RATE_SAMPLES);
   private readonly rateCount = new Float64Array(RATE_SAMPLES);
   private rateNext = 0;
@@ -54,15 +59,15 @@ export class ApiState {
   private snap: Snapshot | undefined;
   builds = 0;
 
-  constructor(readonly exporter: Exporter) {
-    const now = exporter.clock();
-    this.startedWallMs = exporter.wallClock(now);
+  constructor(readonly view: ReadModel) {
+    const now = view.now();
+    this.startedWallMs = view.wallTime(now);
     this.sampleRate(now);
   }
 
   /** The current snapshot, rebuilt first when older than `MAX_AGE_MS`. */
   current(): Snapshot {
-    const now = this.exporter.clock();
+    const now = this.view.now();
     const s = this.snap;
     if (s !== undefined && now - s.now < MAX_AGE_MS) return s;
     this.snap = this.build(now);
@@ -70,19 +75,18 @@ export class ApiState {
   }
 
   private build(now: number): Snapshot {
-    const e = this.exporter;
+    const v = this.view;
     this.builds++;
-    e.quotes.refresh(now);
-    e.fleet.count(now, this.counts);
-    const wallMs = e.wallClock(now);
-    for (const st of e.quotes.streamList()) {
-      this.history.record(st.name, wallMs, st.snap.p95LatencySeconds, st.snap.responseRate);
+    v.refresh(now);
+    const wallMs = v.wallTime(now);
+    for (const st of v.streams()) {
+      this.history.record(st.name, wallMs, st.window.p95LatencySeconds, st.window.responseRate);
     }
-    const all = e.quotes.allSnap;
+    const all = v.quotePath().window;
     this.quotePath.record('', wallMs, all.p95LatencySeconds, all.responseRate);
     const perSecond = this.rate(now);
     this.sampleRate(now);
-    return new Snapshot(this, now, wallMs, this.counts, perSecond);
+    return new Snapshot(this, now, wallMs, perSecond);
   }
 
   quotePathHistory(wallMs: number): HistoryJson {
@@ -94,7 +98,7 @@ export class ApiState {
     // Samples closer than a second apart add nothing but would push older ones out.
     if (this.rateFilled > 0 && now - this.rateAt[last]! < MAX_AGE_MS) return;
     this.rateAt[this.rateNext] = now;
-    this.rateCount[this.rateNext] = this.exporter.messages;
+    this.rateCount[this.rateNext] = this.view.messagesSeen();
     this.rateNext = (this.rateNext + 1) % RATE_SAMPLES;
     this.rateFilled = Math.min(this.rateFilled + 1, RATE_SAMPLES);
   }
@@ -111,7 +115,7 @@ export class ApiState {
     }
     const span = now - at;
     if (!(span >= MAX_AGE_MS)) return Number.NaN;
-    return ((this.exporter.messages - count) * 1000) / span;
+    return ((this.view.messagesSeen() - count) * 1000) / span;
   }
 }
 
@@ -125,8 +129,8 @@ export class Snapshot {
   readonly stats: StatsJson;
   readonly streams: StreamListJson;
   private readonly streamByName = new Map<string, StreamJson>();
-  private readonly symbolJson = new Map<SymbolStats, SymbolJson>();
-  private readonly sorted = new Map<SymbolSort, SymbolStats[]>();
+  private readonly symbolJson = new Map<SymbolView, SymbolJson>();
+  private readonly sorted = new Map<SymbolSort, SymbolView[]>();
   private readonly deviceLists = new Map<string, DeviceListJson>();
   private readonly symbolLists = new Map<string, SymbolListJson>();
   private trendList: TrendEntryJson[] | undefined;
@@ -135,24 +139,24 @@ export class Snapshot {
     private readonly state: ApiState,
     readonly now: number,
     readonly wallMs: number,
-    counts: FleetCounts,
     messagesPerSecond: number,
   ) {
     this.generatedAt = iso(wallMs);
-    const q = state.exporter.quotes;
-    const symbolsPerStream = new Map<StreamStats, number>();
-    for (const s of q.symbolList()) symbolsPerStream.set(s.stream, (symbolsPerStream.get(s.stream) ?? 0) + 1);
+    const v = state.view;
+    const windowMs = v.settings().windowMs;
+    const symbolsPerStream = new Map<string, number>();
+    for (const s of v.symbols()) symbolsPerStream.set(s.stream, (symbolsPerStream.get(s.stream) ?? 0) + 1);
     const streams: StreamJson[] = [];
-    for (const st of q.streamList()) {
+    for (const st of v.streams()) {
       const j: StreamJson = {
         stream: st.name,
-        symbols: symbolsPerStream.get(st) ?? 0,
+        symbols: symbolsPerStream.get(st.name) ?? 0,
         totals: totalsOf(st),
-        window: windowOf(st.snap, q.config.window.windowMs),
+        window: windowOf(st.window, windowMs),
         score: nullable(st.score),
         health: nullable(st.health),
         down: st.down,
-        trend: st.trendNow,
+        trend: st.trend,
         history: historyJson(state.history, st.name, wallMs),
       };
       streams.push(j);
@@ -160,21 +164,20 @@ export class Snapshot {
     }
     streams.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
     this.streams = { generatedAt: this.generatedAt, streams };
-    this.stats = this.buildStats(counts, messagesPerSecond);
+    this.stats = this.buildStats(messagesPerSecond);
   }
 
-  private buildStats(counts: FleetCounts, messagesPerSecond: number): StatsJson {
-    const e = this.state.exporter;
-    const q = e.quotes;
-    const cfg = q.config;
-    const byKind: Record<string, number> = {};
-    for (const { labels, value } of e.catalog.messages.entries()) byKind[labels.kind!] = value;
+  private buildStats(messagesPerSecond: number): StatsJson {
+    const v = this.state.view;
+    const cfg = v.settings();
+    const fleet = v.fleet();
+    const path = v.quotePath();
+    const byKind: Record<string, number> = { ...v.messagesByKind() };
     const byFirmware = new Map<string, number>();
     const byVersion: StatsJson['devices']['byVersion'] = [];
-    for (const [key, n] of counts.byVersion) {
-      const [firmware, innerVersion, flashId] = key.split('\u0000') as [string, string, string];
-      byFirmware.set(firmware, (byFirmware.get(firmware) ?? 0) + n);
-      byVersion.push({ firmware, innerVersion, flashId, online: n });
+    for (const { firmware, innerVersion, flashId, online } of fleet.versions) {
+      byFirmware.set(firmware, (byFirmware.get(firmware) ?? 0) + online);
+      byVersion.push({ firmware, innerVersion, flashId, online });
     }
     byVersion.sort(
       (a, b) =>
@@ -184,18 +187,17 @@ export class Snapshot {
         cmp(a.flashId, b.flashId),
     );
     const battery: Record<string, number> = {};
-    for (let i = 0; i < BATTERY_BANDS.length; i++) battery[BATTERY_BANDS[i]!] = counts.byBattery[i]!;
-    const events = e.fleet.offlineEvents();
+    for (const { band, online } of fleet.battery) battery[band] = online;
+    const events = v.recentlyOffline();
     const recentlyOffline: StatsJson['devices']['recentlyOffline'] = [];
     for (let i = events.length - 1; i >= 0 && recentlyOffline.length < RECENT_OFFLINE_SHOWN; i--) {
       const ev = events[i]!;
-      const dev = e.fleet.get(ev.device);
       recentlyOffline.push({
         device: ev.device,
-        at: iso(e.wallClock(ev.at)),
-        lastHeardAt: iso(e.wallClock(ev.lastHeard)),
+        at: iso(v.wallTime(ev.at)),
+        lastHeardAt: iso(v.wallTime(ev.lastHeard)),
         firmware: ev.firmware,
-        online: dev !== undefined && e.fleet.isOnline(dev, this.now),
+        online: v.isOnline(ev.device, this.now),
       });
     }
     const totals = {
@@ -207,51 +209,50 @@ export class Snapshot {
       interrupted: 0,
       nonQuote: 0,
     };
-    for (const st of q.streamList()) {
-      totals.requests += st.requests.value;
-      totals.responses += st.responses.value;
-      totals.timeouts += st.timeouts.value;
-      totals.errors += st.errors;
-      totals.late += st.late.value;
-      totals.interrupted += st.interrupted;
-      totals.nonQuote += st.nonQuote;
+    for (const st of v.streams()) {
+      const t = st.totals;
+      totals.requests += t.requests;
+      totals.responses += t.responses;
+      totals.timeouts += t.timeouts;
+      for (const [, n] of t.errorsByType()) totals.errors += n;
+      totals.late += t.late;
+      totals.interrupted += t.interrupted;
+      totals.nonQuote += t.nonQuote;
     }
-    let unmatched = 0;
-    for (const { value } of e.catalog.unmatched.entries()) unmatched += value;
-    const worstSymbols: RankedSymbolJson[] = q
-      .worstNow()
+    const worstSymbols: RankedSymbolJson[] = v
+      .worstSymbols()
       .map((r) => ({ rank: r.rank, ...this.symbol(r.symbol) }));
     return {
       generatedAt: this.generatedAt,
       startedAt: iso(this.state.startedWallMs),
-      health: nullable(q.allHealth),
-      messages: { total: e.messages, perSecond: nullable(messagesPerSecond), byKind },
+      health: nullable(path.health),
+      messages: { total: v.messagesSeen(), perSecond: nullable(messagesPerSecond), byKind },
       devices: {
-        tracked: e.fleet.size,
-        online: counts.online,
-        offline: counts.offline,
+        tracked: fleet.tracked,
+        online: fleet.online,
+        offline: fleet.offline,
         byFirmware: [...byFirmware]
           .map(([firmware, online]) => ({ firmware, online }))
           .sort((a, b) => b.online - a.online || cmp(a.firmware, b.firmware)),
         byVersion,
-        charging: { ...counts.byCharging },
+        charging: { ...fleet.charging },
         battery,
         recentlyOffline,
       },
       quotes: {
-        totals: { ...totals, unmatched },
-        window: windowOf(q.allSnap, cfg.window.windowMs),
+        totals: { ...totals, unmatched: path.unmatchedReplies },
+        window: windowOf(path.window, cfg.windowMs),
         history: this.state.quotePathHistory(this.wallMs),
-        pending: e.correlator.pendingRequests,
-        symbols: q.symbolCount,
-        streams: q.streamCount,
+        pending: path.pendingRequests,
+        symbols: v.symbolCount(),
+        streams: v.streamCount(),
       },
       worstSymbols,
       settings: {
         requestTimeoutSeconds: cfg.requestTimeoutMs / 1000,
-        windowSeconds: cfg.window.windowMs / 1000,
-        objectiveResponseRate: cfg.objectives.responseRate,
-        objectiveP95LatencySeconds: cfg.objectives.p95Seconds,
+        windowSeconds: cfg.windowMs / 1000,
+        objectiveResponseRate: cfg.objectiveResponseRate,
+        objectiveP95LatencySeconds: cfg.objectiveP95Seconds,
         rankingSize: cfg.rankingSize,
         rankingMinRequests: cfg.rankingMinRequests,
       },
@@ -262,25 +263,24 @@ export class Snapshot {
     const j = this.streamByName.get(name);
     if (j === undefined) return undefined;
     const symbolNames: string[] = [];
-    for (const s of this.state.exporter.quotes.symbolList())
-      if (s.stream.name === name) symbolNames.push(s.name);
+    for (const s of this.state.view.symbols()) if (s.stream === name) symbolNames.push(s.name);
     symbolNames.sort(cmp);
     return { generatedAt: this.generatedAt, ...j, symbolNames };
   }
 
-  symbol(s: SymbolStats): SymbolJson {
+  symbol(s: SymbolView): SymbolJson {
     let j = this.symbolJson.get(s);
     if (j === undefined) {
       j = {
         symbol: s.name,
-        stream: s.stream.name,
+        stream: s.stream,
         streamObserved: s.streamObserved,
         totals: totalsOf(s),
-        window: windowOf(s.snap, this.state.exporter.quotes.config.window.windowMs),
+        window: windowOf(s.window, this.state.view.settings().windowMs),
         score: nullable(s.score),
         health: nullable(s.health),
         down: s.down,
-        trend: s.trendNow,
+        trend: s.trend,
       };
       this.symbolJson.set(s, j);
     }
@@ -288,12 +288,12 @@ export class Snapshot {
   }
 
   symbolDetail(name: string): SymbolDetailJson | undefined {
-    const s = this.state.exporter.quotes.getSymbol(name);
+    const s = this.state.view.symbol(name);
     if (s === undefined) return undefined;
     return {
       generatedAt: this.generatedAt,
       ...this.symbol(s),
-      trendDetail: trendDetailJson(s.trend.detail(this.now)),
+      trendDetail: trendDetailJson(s.trendDetail(this.now)),
     };
   }
 
@@ -303,14 +303,14 @@ export class Snapshot {
     if (cached !== undefined) return cached;
     let order = this.sorted.get(query.sort);
     if (order === undefined) {
-      order = [...this.state.exporter.quotes.symbolList()].sort(SYMBOL_ORDERS[query.sort]);
+      order = [...this.state.view.symbols()].sort(SYMBOL_ORDERS[query.sort]);
       this.sorted.set(query.sort, order);
     }
     const out: SymbolJson[] = [];
     let total = 0;
     for (const s of order) {
-      if (query.stream !== undefined && s.stream.name !== query.stream) continue;
-      if (s.snap.requests < query.minRequests) continue;
+      if (query.stream !== undefined && s.stream !== query.stream) continue;
+      if (s.window.requests < query.minRequests) continue;
       total++;
       if (out.length < query.limit) out.push(this.symbol(s));
     }
@@ -322,24 +322,25 @@ export class Snapshot {
 
   trends(query: TrendQuery): TrendListJson {
     if (this.trendList === undefined) {
-      const q = this.state.exporter.quotes;
-      const keys: { k: SymbolStats | StreamStats; stream: string | null; detail: TrendDetailJson }[] = [];
-      const scratch = emptyTrendDetail();
-      const consider = (k: SymbolStats | StreamStats, stream: string | null) => {
-        if (k.trendNow === 'stable') return;
-        const d = k.trend.detail(this.now, scratch);
+      const v = this.state.view;
+      const keys: { k: KeyView; stream: string | null; detail: TrendDetailJson }[] = [];
+      let scratch: TrendFigures | undefined;
+      const consider = (k: KeyView, stream: string | null) => {
+        if (k.trend === 'stable') return;
+        const d = k.trendDetail(this.now, scratch);
+        scratch = d;
         // Idle for the whole trend horizon: no trend to speak of, only noise in the list.
         if (d.recentRequests + d.baselineRequests === 0) return;
         keys.push({ k, stream, detail: trendDetailJson(d) });
       };
-      for (const st of q.streamList()) consider(st, null);
-      for (const s of q.symbolList()) consider(s, s.stream.name);
+      for (const st of v.streams()) consider(st, null);
+      for (const s of v.symbols()) consider(s, s.stream);
       keys.sort((a, b) => trendOrder(a.k, b.k));
       this.trendList = keys.map(({ k, stream, detail }) => ({
         kind: stream === null ? 'stream' : 'symbol',
         name: k.name,
         stream,
-        trend: k.trendNow,
+        trend: k.trend,
         score: nullable(k.score),
         health: nullable(k.health),
         down: k.down,
@@ -361,19 +362,16 @@ export class Snapshot {
     const key = `${query.status ?? ''}|${query.limit}`;
     let list = this.deviceLists.get(key);
     if (list !== undefined) return list;
-    const fleet = this.state.exporter.fleet;
+    const v = this.state.view;
     const now = this.now;
-    const matching: Device[] = [];
-    for (const d of fleet.all()) {
-      if (query.status === undefined || fleet.status(d, now) === query.status) matching.push(d);
-    }
+    const matching = v.devices(now, query.status);
     const top = largestBy(matching, query.limit, lastHeardOf, byId);
     const total = matching.length;
     list = {
       generatedAt: this.generatedAt,
       status: query.status ?? null,
       total,
-      devices: top.map((d) => deviceSummary(this.state.exporter, d, now)),
+      devices: top.map((d) => deviceSummary(v, d, now)),
     };
     if (this.deviceLists.size >= LIST_CACHE) this.deviceLists.clear();
     this.deviceLists.set(key, list);
@@ -385,27 +383,26 @@ export class Snapshot {
  * One device, read when asked: a single lookup and a copy of at most ten outcomes, cheap enough
  * not to need a snapshot, and fresher for it.
  */
-export function deviceDetail(e: Exporter, id: string): DeviceDetailJson | undefined {
-  const dev = e.fleet.get(id);
+export function deviceDetail(v: ReadModel, id: string): DeviceDetailJson | undefined {
+  const dev = v.device(id);
   if (dev === undefined) return undefined;
-  const now = e.clock();
-  const c = e.correlator;
+  const now = v.now();
   return {
-    generatedAt: iso(e.wallClock(now)),
-    ...deviceSummary(e, dev, now),
+    generatedAt: iso(v.wallTime(now)),
+    ...deviceSummary(v, dev, now),
     messages: dev.messages,
     vin: nullable(dev.vin),
     uptimeSeconds: nullable(dev.uptime),
-    uptimeReportedAt: Number.isNaN(dev.uptimeAt) ? null : iso(e.wallClock(dev.uptimeAt)),
+    uptimeReportedAt: Number.isNaN(dev.uptimeAt) ? null : iso(v.wallTime(dev.uptimeAt)),
     wifiConnectionsLost: nullable(dev.wifiLost),
     flashCheck: nullable(dev.flashCheck),
     updateIntervalSeconds: dev.updateIntervalMs > 0 ? dev.updateIntervalMs / 1000 : null,
     reboots: dev.reboots,
-    lastBootAt: Number.isNaN(dev.lastBootAt) ? null : iso(e.wallClock(dev.lastBootAt)),
+    lastBootAt: Number.isNaN(dev.lastBootAt) ? null : iso(v.wallTime(dev.lastBootAt)),
     bootPending: dev.bootPending,
-    pendingRequests: c.pendingFor(id),
-    recentRequests: c.recentFor(id).map((o: RecentOutcome) => ({
-      requestedAt: iso(e.wallClock(o.requestedAt)),
+    pendingRequests: v.pendingRequests(id),
+    recentRequests: v.recentOutcomes(id).map((o: OutcomeRecord) => ({
+      requestedAt: iso(v.wallTime(o.requestedAt)),
       symbol: o.symbol,
       outcome: o.outcome,
       latencySeconds: nullable(o.latencySeconds),
@@ -414,43 +411,44 @@ export function deviceDetail(e: Exporter, id: string): DeviceDetailJson | undefi
   };
 }
 
-function deviceSummary(e: Exporter, d: Device, now: number): DeviceSummaryJson {
+function deviceSummary(v: ReadModel, d: DeviceView, now: number): DeviceSummaryJson {
   return {
     device: d.id,
-    online: e.fleet.isOnline(d, now),
-    firstHeardAt: iso(e.wallClock(d.firstHeard)),
-    lastHeardAt: iso(e.wallClock(d.lastHeard)),
+    online: v.isOnline(d.id, now),
+    firstHeardAt: iso(v.wallTime(d.firstHeard)),
+    lastHeardAt: iso(v.wallTime(d.lastHeard)),
     silentSeconds: Math.max(0, now - d.lastHeard) / 1000,
-    offlineAfterSeconds: e.fleet.offlineAfterMs(d) / 1000,
+    offlineAfterSeconds: v.offlineAfterMs(d.id) / 1000,
     firmware: d.firmware,
     innerVersion: d.innerVersion,
     flashId: d.flashId,
     battery: nullable(d.battery),
     charging: d.charging === 1 ? 'charging' : d.charging === 0 ? 'not_charging' : 'unknown',
-    shownSymbol: e.correlator.shownSymbol(d.id) ?? null,
+    shownSymbol: v.shownSymbol(d.id) ?? null,
   };
 }
 
-export function totalsOf(t: SymbolStats | StreamStats): Totals {
+export function totalsOf(k: KeyView): Totals {
+  const t = k.totals;
   const errorsByType: Record<string, number> = {};
   let errors = 0;
-  for (const [type, c] of t.errorsByType) {
-    errorsByType[type] = c.value;
-    errors += c.value;
+  for (const [type, n] of t.errorsByType()) {
+    errorsByType[type] = n;
+    errors += n;
   }
   return {
-    requests: t.requests.value,
-    responses: t.responses.value,
-    timeouts: t.timeouts.value,
+    requests: t.requests,
+    responses: t.responses,
+    timeouts: t.timeouts,
     errors,
-    late: t.late.value,
+    late: t.late,
     interrupted: t.interrupted,
     nonQuote: t.nonQuote,
     errorsByType,
   };
 }
 
-export function windowOf(s: WindowSnapshot, windowMs: number): WindowJson {
+export function windowOf(s: WindowFigures, windowMs: number): WindowJson {
   return {
     seconds: windowMs / 1000,
     requests: s.requests,
@@ -465,7 +463,7 @@ export function windowOf(s: WindowSnapshot, windowMs: number): WindowJson {
   };
 }
 
-export function trendDetailJson(d: TrendDetail): TrendDetailJson {
+export function trendDetailJson(d: TrendFigures): TrendDetailJson {
   return {
     recentSamples: d.recentSamples,
     baselineSamples: d.baselineSamples,
@@ -490,8 +488,8 @@ function iso(wallMs: number): string {
   return new Date(Math.round(wallMs)).toISOString();
 }
 
-const lastHeardOf = (d: Device) => d.lastHeard;
-const byId = (a: Device, b: Device) => cmp(a.id, b.id);
+const lastHeardOf = (d: DeviceView) => d.lastHeard;
+const byId = (a: DeviceView, b: DeviceView) => cmp(a.id, b.id);
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

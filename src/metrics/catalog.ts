@@ -16,7 +16,7 @@ export const HOP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
  * Every metric family of the contract (docs in README "Metrics"), registered in render order; the
  * quote path's counters are the ones the stats stage asks for (`QuoteSeries`).
  */
-export interface Catalog extends QuoteSeries, HttpMetricFamilies {
+export interface Catalog extends QuoteSeries {
   requests: CounterFamily;
   responses: CounterFamily;
   timeouts: CounterFamily;
@@ -72,28 +72,6 @@ export interface Catalog extends QuoteSeries, HttpMetricFamilies {
   trackedStreams: GaugeFamily;
   evictions: CounterFamily;
   symbolOverflow: CounterFamily;
-}
-
-/** The HTTP server's own series, at the end of the catalogue; `tkmprom_http_*`. */
-export interface HttpMetricFamilies {
-  httpOpenConnections: GaugeFamily;
-  httpRefused: CounterFamily;
-  httpSlowDropped: CounterFamily;
-}
-
-export function createHttpMetrics(reg: Registry): HttpMetricFamilies {
-  return {
-    httpOpenConnections: reg.gauge('tkmprom_http_open_connections', 'HTTP connections open now.'),
-    httpRefused: reg.counter(
-      'tkmprom_http_requests_refused_total',
-      'HTTP connections and requests refused by a limit: connections (http.maxConnections), concurrency (503), rate_limit (429), uri_too_long (414), body (413 or 405).',
-      ['reason'],
-    ),
-    httpSlowDropped: reg.counter(
-      'tkmprom_http_slow_clients_dropped_total',
-      'HTTP clients dropped for not taking their whole response within http.sendTimeout.',
-    ),
-  };
 }
 
 /**
@@ -344,7 +322,6 @@ export function createCatalog(
       'tkmprom_symbol_overflow_total',
       'Outcomes counted under symbol="_other" because the symbol limit was reached.',
     ),
-    ...createHttpMetrics(reg),
   };
   cat.buildInfo.labels(build.version, build.revision, build.nodejs).set(1);
   return cat;

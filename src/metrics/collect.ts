@@ -116,10 +116,7 @@ export class GaugeCollector {
     const cat = this.cat;
     const c = this.fleet.count(now, this.fleetCounts);
     cat.devicesOnline.reset();
-    for (const [key, n] of c.byVersion) {
-      const [fw, iv, flash] = key.split('\u0000') as [string, string, string];
-      cat.devicesOnline.labels(fw, iv, flash).set(n);
-    }
+    for (const v of c.versions) cat.devicesOnline.labels(v.firmware, v.innerVersion, v.flashId).set(v.online);
     cat.devicesOffline.labels().set(c.offline);
     cat.devicesByCharging.labels('charging').set(c.byCharging.charging);
     cat.devicesByCharging.labels('not_charging').set(c.byCharging.not_charging);

@@ -181,6 +181,8 @@ export class QuoteStats implements QuoteOutcomes {
   readonly all: OutcomeWindow;
   readonly allSnap: WindowSnapshot = emptySnapshot();
   allHealth = Number.NaN;
+  /** Replies with no request pending and none recently timed out, every type together. */
+  unmatchedReplies = 0;
   private readonly unmatchedByType = new Map<string, CountCell>();
   private readonly nonQuoteByType = new Map<string, CountCell>();
   private readonly hops = new Map<HopStage, LatencyCell>();
@@ -207,7 +209,7 @@ export class QuoteStats implements QuoteOutcomes {
     this.bootToConfigHistogram = cat.bootToConfig.labels();
   }
 
-  /** The settings the stats were built with, read by the JSON API and the status page. */
+  /** The settings the stats were built with, read by the read model (src/exporter.view.ts). */
   get config(): Readonly<QuoteStatsConfig> {
     return this.cfg;
   }
@@ -342,6 +344,7 @@ export class QuoteStats implements QuoteOutcomes {
   }
 
   unmatched(type: string): void {
+    this.unmatchedReplies++;
     this.byType(this.unmatchedByType, this.cat.unmatched, type).value++;
   }
 
