@@ -354,8 +354,11 @@ describe('a real Prometheus scraping the demo, with the shipped rules', () => {
       30_000,
       'TickrmeterStreamDown for coingecko',
     );
+    // unmapped reads as unhealthy as a backend the alerts would page for (its symbol-less
+    // requests of devices that are never answered time out), yet raises none.
     const unmapped = await query('tickrmeter_stream_health_score{job="tkmprom",stream="unmapped"}');
-    assert.equal(unmapped.data.result[0]!.value[1], '0');
+    const health = Number(unmapped.data.result[0]!.value[1]);
+    assert.ok(health < 50, `unmapped health ${health}`);
     assert.deepEqual(await streams(), ['coingecko']);
   });
 });
