@@ -117,3 +117,53 @@ describe('the demo, started as the README says', () => {
     }
   });
 });
+
+describe('npm run demo, stopped as a supervisor stops it', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`${signal} to the npm process alone stops the demo and leaves no process behind`, async () => {
+      const port = await freePort();
+      const brokerPort = await freePort();
+      const npm = spawn(
+        'npm',
+        [
+          'run',
+          '--silent',
+          'demo',
+          '--',
+          '--listen',
+          `127.0.0.1:${port}`,
+          '--broker-listen',
+          `127.0.0.1:${brokerPort}`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      );
+      const group = npm.pid!;
+      let out = '';
+      npm.stdout!.on('data', (d) => (out += d));
+      npm.stderr!.on('data', (d) => (out += d));
+      const groupAlive = () => {
+        try {
+          process.kill(-group, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      try {
+        await eventually(
+          () => out.includes('tkmprom demo is running'),
+          30_000,
+          `the demo banner (output: ${out})`,
+        );
+        const exited = new Promise<number | null>((r) => npm.once('exit', (code) => r(code)));
+        npm.kill(signal);
+        assert.equal(await exited, 0, out);
+        await eventually(() => !groupAlive(), 10_000, 'every process of the demo to exit');
+        // Its ports are let go.
+        await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
+      } finally {
+        if (groupAlive()) process.kill(-group, 'SIGKILL');
+      }
+    });
+  }
+});
