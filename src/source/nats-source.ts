@@ -104,6 +104,8 @@ export class NatsSource implements Source {
   private close: (() => Promise<void>) | undefined;
   private readonly exact: boolean;
   private stopped = false;
+  private resuming = false;
+  private resumeAgain = false;
 
   constructor(
     private readonly cfg: Config['source']['nats'] & { partition: number; partitions: number },
@@ -174,27 +176,15 @@ export class NatsSource implements Source {
         ),
       );
       this.target = info.state.last_seq;
-      const consumer: Partial<ConsumerConfig> & { durable_name: string } = {
-        durable_name: this.durable,
-        filter_subject: partitionFilter(this.cfg.partition),
-        ack_policy: AckPolicy.All,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: Math.max(30_000, this.opts.ackWaitMs ?? 0) * 1_000_000,
-        max_ack_pending: this.exact ? -1 : 100_000,
-      };
       const existing = await jsm.consumers.info(stream, this.durable).catch(() => undefined);
       if (!this.exact) {
-        if (existing === undefined) await jsm.consumers.add(stream, consumer);
+        if (existing === undefined) await jsm.consumers.add(stream, this.consumerConfig(undefined));
       } else {
         // The snapshot, not the consumer, says where to go on: the consumer is made anew there,
         // which also forgets what it delivered to a process that is gone.
         startSeq = this.replayStart(info.state.first_seq, existing?.ack_floor.stream_seq);
         if (existing !== undefined) await jsm.consumers.delete(stream, this.durable);
-        if (startSeq !== undefined && startSeq > 1) {
-          consumer.deliver_policy = DeliverPolicy.StartSequence;
-          consumer.opt_start_seq = startSeq;
-        }
-        await jsm.consumers.add(stream, consumer);
+        await jsm.consumers.add(stream, this.consumerConfig(startSeq));
       }
     } catch (err) {
       await nc.close();
@@ -221,21 +211,13 @@ export class NatsSource implements Source {
           this.sink.setConnected(true);
           this.sink.reconnected();
           this.logger.info({ nats: o.display }, 'nats reconnected');
+          if (this.exact) void this.readOnAfterReconnect();
         }
       }
     })().catch(() => {});
-    const js = nc.jetstream();
-    const c = await js.consumers.get(stream, this.durable);
-    const pending = (await c.info()).num_pending;
+    const pending = await this.consume();
     if (pending === 0) this.readAll();
     this.release();
-    const messages = await c.consume({ max_messages: 1024 });
-    this.close = async () => {
-      await messages.close();
-    };
-    this.loop = (async () => {
-      for await (const m of messages) this.take(m);
-    })();
     this.timer = setInterval(() => this.release(), RELEASE_LOOK_MS);
     this.timer.unref();
     this.logger.info(
@@ -249,6 +231,75 @@ export class NatsSource implements Source {
       },
       'nats source reading',
     );
+  }
+
+  private consumerConfig(startSeq: number | undefined): Partial<ConsumerConfig> & { durable_name: string } {
+    return {
+      durable_name: this.durable,
+      filter_subject: partitionFilter(this.cfg.partition),
+      ack_policy: AckPolicy.All,
+      ...(startSeq !== undefined && startSeq > 1
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
+        : { deliver_policy: DeliverPolicy.All }),
+      ack_wait: Math.max(30_000, this.opts.ackWaitMs ?? 0) * 1_000_000,
+      max_ack_pending: this.exact ? -1 : 100_000,
+    };
+  }
+
+  /** Starts reading the consumer; returns how many messages it had waiting. */
+  private async consume(): Promise<number> {
+    const c = await this.nc!.jetstream().consumers.get(this.cfg.stream, this.durable);
+    const pending = (await c.info()).num_pending;
+    const messages = await c.consume({ max_messages: 1024 });
+    this.close = async () => {
+      await messages.close();
+    };
+    this.loop = (async () => {
+      for await (const m of messages) this.take(m);
+    })();
+    return pending;
+  }
+
+  /**
+   * After a lost connection, messages nats-server had sent that never arrived would come again
+   * only after the acknowledgement wait, behind later ones: the consumer is made anew right after
+   * the last sequence read, so the partition is read on in order, without a gap.
+   */
+  private async readOnAfterReconnect(): Promise<void> {
+    if (this.resuming) {
+      this.resumeAgain = true;
+      return;
+    }
+    this.resuming = true;
+    try {
+      do {
+        this.resumeAgain = false;
+        await this.close?.();
+        await this.loop?.catch(() => {});
+        for (let attempt = 0; !this.stopped; attempt++) {
+          try {
+            const jsm = await this.nc!.jetstreamManager();
+            await jsm.consumers.delete(this.cfg.stream, this.durable).catch(() => {});
+            await jsm.consumers.add(this.cfg.stream, this.consumerConfig(this.lastSeq + 1));
+            await this.consume();
+            this.logger.info(
+              { partition: this.cfg.partition, fromSequence: this.lastSeq + 1 },
+              'nats source reads on after the reconnect',
+            );
+            break;
+          } catch (err) {
+            // JetStream takes a moment to come back after a server restart.
+            this.logger.warn(
+              { err: (err as Error).message, attempt },
+              'nats consumer not back yet: retrying',
+            );
+            await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+          }
+        }
+      } while (this.resumeAgain && !this.stopped);
+    } finally {
+      this.resuming = false;
+    }
   }
 
   /** Where an exact replay starts: after the snapshot's floor, else after the consumer's acknowledgements. */
@@ -398,6 +449,8 @@ export class NatsSource implements Source {
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.close?.();
     await this.loop?.catch(() => {});
+    // A consumer made anew after a reconnect meanwhile is closed too.
+    await this.close?.();
     this.connected = false;
     await this.nc?.drain().catch(() => this.nc?.close());
     this.sink.setConnected(false);
