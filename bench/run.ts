@@ -9,10 +9,11 @@
  *   --quick             shorter windows, fewer sizes and steps; compared with the last quick run
  *   --only LIST         comma-separated scenarios: standard (CPU, ceiling, scrapes, API), load1k, memory,
  *                       inproc (new-id flood and state snapshots, in this process),
- *                       broker (QoS 0 relay through tkmprom broker and Mosquitto, 1 to 1,000
- *                       subscribers; only when named, a full run would overrun its budget)
  *                       formats (the scrape in text, OpenMetrics and protobuf at 3,400 and
- *                       5,000 symbols)
+ *                       5,000 symbols); and, only when named (a full run would overrun its
+ *                       budget), broker (QoS 0 relay through tkmprom broker and Mosquitto, 1 to
+ *                       1,000 subscribers) and nats (1, 2 and 3 exporters through nats-server and
+ *                       a keyer, beside one exporter reading Mosquitto)
  *   --no-build          use the last build in bench/.dist as it is
  *   --no-save           do not replace the baseline results
  *   --baseline FILE     compare against FILE instead of the last run of the same mode
@@ -35,14 +36,16 @@ import { formats } from './scenarios/formats.js';
 import { load1k } from './scenarios/load1k.js';
 import { inproc } from './scenarios/inproc.js';
 import { memoryGrowth } from './scenarios/memory.js';
+import { natsScenario } from './scenarios/nats.js';
 import { standard } from './scenarios/standard.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
-const ALL = ['standard', 'load1k', 'memory', 'inproc', 'broker', 'formats'] as const;
-type ScenarioName = (typeof ALL)[number];
-/** What a run without --only measures: the broker relay would take it past its time budget. */
-const DEFAULT: readonly ScenarioName[] = ALL.filter((s) => s !== 'broker');
+const DEFAULT = ['standard', 'load1k', 'memory', 'inproc', 'formats'] as const;
+/** Run only when asked for with --only: either would take a full run past its time budget. */
+const EXTRA = ['broker', 'nats'] as const;
+type ScenarioName = (typeof DEFAULT)[number] | (typeof EXTRA)[number];
+const KNOWN: readonly ScenarioName[] = [...DEFAULT, ...EXTRA];
 
 const { values } = parseArgs({
   options: {
@@ -59,8 +62,8 @@ const { values } = parseArgs({
 const quick = values.quick === true;
 const only = values.only ? (values.only.split(',').map((s) => s.trim()) as ScenarioName[]) : [...DEFAULT];
 for (const s of only) {
-  if (!ALL.includes(s)) {
-    process.stderr.write(`bench: unknown scenario "${s}"; scenarios: ${ALL.join(', ')}\n`);
+  if (!KNOWN.includes(s)) {
+    process.stderr.write(`bench: unknown scenario "${s}"; scenarios: ${KNOWN.join(', ')}\n`);
     process.exit(2);
   }
 }
@@ -169,6 +172,7 @@ async function main(): Promise<number> {
       else if (name === 'inproc') scenarios.inproc = await inproc(ctx);
       else if (name === 'broker') scenarios.broker = await brokerRelay(ctx);
       else if (name === 'formats') scenarios.formats = await formats(ctx);
+      else if (name === 'nats') scenarios.nats = await natsScenario(ctx);
     }
   } catch (err) {
     error = (err as Error).stack ?? String(err);

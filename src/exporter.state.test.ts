@@ -9,11 +9,17 @@ import { heartbeatPayload } from './protocol/index.js';
 const A = 'AAAAAAAAAA01';
 const B = 'AAAAAAAAAA02';
 
-function setup(startMs: number) {
+function setup(startMs: number, exactReplay = false) {
   let t = startMs;
   const config = loadConfig({ flags: { 'request-timeout': '10s' } });
   config.streams.rules = [{ symbol: 'AAPL', stream: 'polygon' }];
-  const e = new Exporter({ config, logger: silentLogger(), clock: () => t, processMetrics: false });
+  const e = new Exporter({
+    config,
+    logger: silentLogger(),
+    clock: () => t,
+    processMetrics: false,
+    exactReplay,
+  });
   const send = (topic: string, p: string) => e.handle(topic, Buffer.from(p));
   return {
     e,
@@ -41,6 +47,7 @@ function setup(startMs: number) {
 /** Saves `from`'s state as the snapshot file would hold it and restores it into `to`. */
 function roundTrip(from: Exporter, to: Exporter): void {
   for (const record of from.stateRecords()) to.restoreRecord(JSON.parse(JSON.stringify(record)));
+  to.finishRestore();
 }
 
 describe('exporter state across a restart', () => {
@@ -125,5 +132,69 @@ describe('exporter state across a restart', () => {
     const b = setup(0);
     assert.throws(() => b.e.restoreRecord(['gizmo', {}]), /unknown section "gizmo"/);
     b.e.stop();
+  });
+
+  test('with an exact replay, counters continue and open and timed-out requests wait for the replay', () => {
+    const a = setup(5_000, true);
+    a.heartbeat(A);
+    a.heartbeat(B);
+    a.request(A, 'AAPL');
+    a.advance(300);
+    a.reply(A, 'AAPL'); // a response before the snapshot
+    a.request(B, 'MSFT');
+    a.advance(10_500); // B's request times out; its late window is open
+    a.request(A, 'AAPL'); // pending at the snapshot
+    a.advance(2_000);
+    a.e.handle('STOCKPRICEUPDATE', Buffer.from(JSON.stringify({ type: 'UPDATE', device: A })));
+    // A symbol-less request, pending too
+    a.advance(100);
+
+    const b = setup(1_000, true);
+    roundTrip(a.e, b.e);
+    b.e.start();
+    const totals = (e: Exporter, symbol: string) => {
+      const c = e.catalog;
+      return [
+        c.requests.get(symbol),
+        c.responses.get(symbol),
+        c.timeouts.get(symbol),
+        c.late.get(symbol),
+        c.interrupted.get(symbol) ?? 0,
+        c.latency.get(symbol)?.count,
+      ];
+    };
+    assert.deepEqual(totals(b.e, 'AAPL'), totals(a.e, 'AAPL'));
+    assert.deepEqual(totals(b.e, 'AAPL'), [2, 1, 0, 0, 0, 1]);
+    assert.deepEqual(totals(b.e, 'MSFT'), [1, 0, 1, 0, 0, 0]);
+    assert.equal(b.e.correlator.pendingRequests, 2);
+    assert.equal(b.e.catalog.messages.get('request'), 4);
+
+    // The replay brings the replies: paired as the first process would have paired them.
+    b.advance(400);
+    b.reply(A, 'AAPL'); // pairs with the AAPL request, 2.5 s after it
+    b.reply(B, 'MSFT'); // late, 13.3 s after its request
+    assert.equal(b.e.catalog.late.get('MSFT'), 1);
+    assert.equal(b.e.correlator.pendingRequests, 1);
+    // The symbol-less one times out at its own deadline, 10 s after it was asked, not at the
+    // restore, charged to the symbol the device shows (none known: `unknown`).
+    b.advance(9_000);
+    assert.equal(b.e.catalog.timeouts.get('unknown') ?? 0, 0);
+    b.advance(600);
+    assert.equal(b.e.catalog.timeouts.get('unknown'), 1);
+    assert.equal(b.e.catalog.requests.get('unknown'), 1);
+    assert.equal(b.e.correlator.pendingRequests, 0);
+    assert.deepEqual(totals(b.e, 'AAPL'), [2, 2, 0, 0, 0, 2]);
+    b.e.stop();
+    a.e.stop();
+  });
+
+  test('without an exact replay the snapshot holds no counters', () => {
+    const a = setup(0);
+    a.request(A, 'AAPL');
+    assert.deepEqual(
+      [...a.e.stateRecords()].filter(([section]) => section === 'totals' || section === 'reboots'),
+      [],
+    );
+    a.e.stop();
   });
 });

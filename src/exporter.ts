@@ -5,7 +5,7 @@ import { MESSAGE_KINDS, type MessageKind } from './decode/index.js';
 import { type Catalog, createCatalog } from './metrics/index.js';
 import { GaugeCollector } from './metrics/index.js';
 import { registerProcessMetrics } from './export/index.js';
-import { type Counter, Registry } from './export/index.js';
+import { type Counter, CounterFamily, HistogramFamily, Registry } from './export/index.js';
 import { Fleet } from './fleet/index.js';
 import { type Logger, RateLimitedLog } from './log.js';
 import type { LinkState } from './source/index.js';
@@ -22,7 +22,24 @@ export const STATE_VERSION = 1;
 
 /** The settings that give a snapshot's windows their meaning: another value sets it aside. */
 export function stateFingerprint(cfg: Config): string {
-  return `window=${cfg.stats.window},slots=${cfg.stats.windowSlots},baseline=${cfg.stats.trendBaseline}`;
+  const base = `window=${cfg.stats.window},slots=${cfg.stats.windowSlots},baseline=${cfg.stats.trendBaseline}`;
+  if (!replaysExactly(cfg)) return base;
+  // An exact snapshot is a position in one partition of one stream.
+  const n = cfg.source.nats;
+  return `${base},nats=${n.stream}/${n.partition}/${n.partitions}`;
+}
+
+/**
+ * Whether the exporter reads a source that replays exactly what followed its state snapshot: a
+ * NATS partition with `state.dir`. Its counters then continue across restarts.
+ */
+export function replaysExactly(cfg: Config): boolean {
+  return (
+    cfg.state.dir !== undefined &&
+    cfg.embeddedBroker === undefined &&
+    cfg.source.nats.url !== undefined &&
+    cfg.source.nats.partition !== undefined
+  );
 }
 
 export interface ExporterOptions {
@@ -32,7 +49,21 @@ export interface ExporterOptions {
   clock?: () => number;
   /** Process metrics are global to the process; embedders with several exporters register them once. */
   processMetrics?: boolean;
+  /**
+   * The source replays exactly every message after the state snapshot (NATS with `state.dir`):
+   * the snapshot then also holds the counters, open requests and boots, and a restore takes them
+   * back as they were instead of restarting the counters (README "State across restarts").
+   */
+  exactReplay?: boolean;
 }
+
+/** Counters whose values mirror a total kept elsewhere (the process's CPU time, the fleet's reboots). */
+const MIRRORED_TOTALS = new Set([
+  'process_cpu_user_seconds_total',
+  'process_cpu_system_seconds_total',
+  'process_cpu_seconds_total',
+  'tickrmeter_device_reboots_total',
+]);
 
 /**
  * The exporter's data path, from raw MQTT messages to metrics: decode, then fleet state and
@@ -66,6 +97,8 @@ export class Exporter {
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopProcessMetrics: (() => void) | undefined;
   private messageCount = 0;
+  /** While a snapshot of an exact replay is written, nothing may change: the sweep waits. */
+  private frozen = false;
   /**
    * Set by a source that batches its reads: how far behind the broker it reads now. The sweep times
    * requests out by the time up to which messages have been read, so that a reply waiting in a
@@ -170,6 +203,32 @@ export class Exporter {
     yield* this.fleet.stateRecords();
     yield* this.quotes.stateRecords();
     yield* this.correlator.stateRecords();
+    if (this.opts.exactReplay !== true) return;
+    yield ['reboots', Array.from(this.fleet.reboots())];
+    // The message counts reach their counter at each scrape; a snapshot needs them as of now.
+    for (const k of MESSAGE_KINDS) this.kindCounters[k].value = this.kindCounts[k];
+    for (const f of this.registry.listFamilies()) {
+      if (!(f instanceof CounterFamily || f instanceof HistogramFamily)) continue;
+      if (MIRRORED_TOTALS.has(f.name) || f.size === 0) continue;
+      yield ['totals', { name: f.name, series: f.totals() }];
+    }
+  }
+
+  /** After the last restored record: what an exact restore took back joins the sweep. */
+  finishRestore(): void {
+    this.correlator.finishRestore();
+  }
+
+  /**
+   * Holds the sweep while a snapshot of an exact replay is drawn and written (the source holds
+   * the messages meanwhile), so the snapshot is the state after one stream sequence.
+   */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
   }
 
   /**
@@ -198,8 +257,25 @@ export class Exporter {
         this.quotes.restoreRecord(section, value);
         break;
       case 'correlation':
-        this.correlator.restoreRecord(value, this.clock());
+        this.correlator.restoreRecord(value, this.clock(), this.opts.exactReplay === true);
         break;
+      case 'reboots':
+        if (this.opts.exactReplay === true) this.fleet.restoreReboots(value);
+        break;
+      case 'totals': {
+        if (this.opts.exactReplay !== true) break;
+        const t = value as { name?: unknown; series?: unknown };
+        const f = typeof t?.name === 'string' ? this.registry.getFamily(t.name) : undefined;
+        if (!Array.isArray(t.series)) throw new TypeError('totals: expected a list of series');
+        if (f instanceof HistogramFamily) f.restoreTotals(t.series as [string[], number[], number][]);
+        else if (f instanceof CounterFamily) f.restoreTotals(t.series as [string[], number][]);
+        else throw new TypeError(`totals: no counter or histogram ${String(t?.name)}`);
+        // The exporter keeps these counts itself and copies them into their counter at each scrape.
+        if (f === this.catalog.messages) {
+          for (const k of MESSAGE_KINDS) this.kindCounts[k] = this.kindCounters[k].value;
+        }
+        break;
+      }
       default:
         throw new TypeError(`unknown section "${section}"`);
     }
@@ -271,10 +347,15 @@ export class Exporter {
    * times out only if a message read after its deadline shows that time went on without its reply.
    */
   sweep(): void {
+    if (this.frozen) return;
     const now = this.clock() - this.readLag();
     const link = this.link;
-    if (link === undefined || Number.isNaN(this.lastMessageAt)) this.correlator.sweep(now);
-    else if (link.healthy()) this.correlator.sweep(Math.min(now, this.lastMessageAt + link.clockGraceMs()));
+    if (link === undefined) this.correlator.sweep(now);
+    // Before the first message only a healthy link lets the clock decide: a restored exporter's
+    // requests wait for the replay that brings their replies.
+    else if (Number.isNaN(this.lastMessageAt)) {
+      if (link.healthy()) this.correlator.sweep(now);
+    } else if (link.healthy()) this.correlator.sweep(Math.min(now, this.lastMessageAt + link.clockGraceMs()));
     else this.correlator.sweep(Math.min(now, this.lastMessageAt));
   }
 

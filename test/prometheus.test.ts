@@ -40,6 +40,11 @@ describe('alert rules', () => {
     const check = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /SUCCESS: 15 rules found/);
+    // The recording rules: the fleet across instances (tested with three instances in
+    // alerts.test.yml) and the Go exporter's names.
+    const recording = spawnSync('promtool', ['check', 'rules', RECORDING], { encoding: 'utf8' });
+    assert.equal(recording.status, 0, recording.stdout + recording.stderr);
+    assert.match(recording.stdout, /SUCCESS: 23 rules found/);
     const unit = spawnSync('promtool', ['test', 'rules', 'deploy/prometheus/alerts.test.yml'], {
       encoding: 'utf8',
     });

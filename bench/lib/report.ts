@@ -3,6 +3,7 @@ import type { Load1kResult } from '../scenarios/load1k.js';
 import type { FormatsResult } from '../scenarios/formats.js';
 import type { InprocResult } from '../scenarios/inproc.js';
 import type { MemoryResult } from '../scenarios/memory.js';
+import type { NatsResult } from '../scenarios/nats.js';
 import type { StandardResult } from '../scenarios/standard.js';
 
 export interface Scenarios {
@@ -12,6 +13,7 @@ export interface Scenarios {
   inproc?: InprocResult;
   broker?: BrokerResult;
   formats?: FormatsResult;
+  nats?: NatsResult;
 }
 
 export interface Target {
@@ -160,6 +162,28 @@ export function figuresOf(s: Scenarios): Figure[] {
       value: l.rssMaxBytes / MB,
       better: 'lower',
     });
+  }
+  const nats = s.nats;
+  if (nats) {
+    const who = (n: number) => (n === 0 ? 'MQTT, 1 exporter' : `NATS, ${n} exporter${n > 1 ? 's' : ''}`);
+    for (const r of nats.steady) {
+      add({
+        key: `nats.steady_${r.instances}_us_per_msg`,
+        label: `CPU per message at ${r.offeredRate / 1000}k msg/s, ${who(r.instances)} (exporters, keyer, broker)`,
+        unit: 'µs',
+        value: r.usPerMessage.total,
+        better: 'lower',
+      });
+    }
+    for (const r of nats.ceiling) {
+      add({
+        key: `nats.ceiling_${r.instances}_msgs`,
+        label: `messages read per second with ${r.offeredRate / 1000}k msg/s offered, ${who(r.instances)}`,
+        unit: 'msg/s',
+        value: r.throughput,
+        better: 'higher',
+      });
+    }
   }
   const m = s.memory;
   if (m) {

@@ -3,7 +3,7 @@ import type { Server as TlsServer } from 'node:https';
 import type { Config } from '../config/index.js';
 import { loadConfig, settingName } from '../config/index.js';
 import { ErrorCodes, TkmpromError } from '../errors.js';
-import { Exporter, STATE_VERSION, stateFingerprint } from '../exporter.js';
+import { Exporter, replaysExactly, STATE_VERSION, stateFingerprint } from '../exporter.js';
 import {
   createHttpMetrics,
   loadWebConfig,
@@ -12,7 +12,7 @@ import {
   webAuthorizer,
 } from '../http/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { MqttSource, NatsSource, redact, type Source } from '../source/index.js';
+import { MqttSource, type NatsPosition, NatsSource, redact, type Source } from '../source/index.js';
 import { StateKeeper, StateRestoreAborted } from '../state/index.js';
 import { brokerOptions } from './broker-options.js';
 import { parseFlags, settingFlags, settingsHelp } from './args.js';
@@ -68,7 +68,21 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     config.embeddedBroker === undefined
       ? undefined
       : brokerOptions(config.broker, config.embeddedBroker, brokerSettingName);
-  const { exporter, keeper } = restoredExporter(config, logger);
+  let nats: NatsSource | undefined;
+  const { exporter, keeper, position } = restoredExporter(config, logger, () => nats);
+  if (
+    embeddedBroker === undefined &&
+    config.source.nats.url !== undefined &&
+    config.source.nats.partition !== undefined
+  ) {
+    // Made before the exporter's first sweep, which it tells to wait for the stream's time.
+    const n = config.source.nats;
+    nats = new NatsSource({ ...n, partition: n.partition!, partitions: n.partitions! }, exporter, logger, {
+      exact: replaysExactly(config),
+      position,
+      ackWaitMs: 3 * config.state.interval,
+    });
+  }
   const { apiRoutes } = await import('../http/index.js');
   const routes = apiRoutes(exporter.view, { token, basicAuth: web?.users !== undefined });
   exporter.start();
@@ -86,13 +100,8 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     );
     source = embedded.source;
     stopBroker = embedded.stopBroker;
-  } else if (config.source.nats.url !== undefined && config.source.nats.partition !== undefined) {
-    const nats = config.source.nats;
-    source = new NatsSource(
-      { ...nats, partition: nats.partition!, partitions: nats.partitions! },
-      exporter,
-      logger,
-    );
+  } else if (nats !== undefined) {
+    source = nats;
   } else {
     source = new MqttSource(config.mqtt, exporter, logger, config.limits);
   }
@@ -103,6 +112,7 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
     registry: exporter.registry,
     ready: () => source.ready,
     notReadyReason: () => source.notReadyReason,
+    metricsWithheld: () => source.metricsWithheld,
     catchUp: () => source.catchUp?.() ?? Promise.resolve(),
     logger,
     routes,
@@ -155,30 +165,65 @@ export async function startExporter(config: Config, logger: Logger): Promise<Run
 
 /**
  * The exporter, with its state restored from `state.dir` when there is one. A snapshot that
- * fails midway is set aside and the exporter starts anew: half a state is worse than none.
+ * fails midway is set aside and the exporter starts anew: half a state is worse than none. For a
+ * source that replays exactly (`replaysExactly`), the snapshot also holds the source's position,
+ * returned here, and the source holds its messages while a snapshot is written.
  */
 function restoredExporter(
   config: Config,
   logger: Logger,
-): { exporter: Exporter; keeper: StateKeeper | undefined } {
-  let exporter = new Exporter({ config, logger });
-  if (config.state.dir === undefined) return { exporter, keeper: undefined };
+  nats: () => NatsSource | undefined,
+): { exporter: Exporter; keeper: StateKeeper | undefined; position: NatsPosition | undefined } {
+  const exactReplay = replaysExactly(config);
+  let exporter = new Exporter({ config, logger, exactReplay });
+  if (config.state.dir === undefined) return { exporter, keeper: undefined, position: undefined };
+  let position: NatsPosition | undefined;
   const keeper = new StateKeeper({
     dir: config.state.dir,
     version: STATE_VERSION,
     fingerprint: stateFingerprint(config),
-    records: () => exporter.stateRecords(),
+    records: () => withSourceRecords(exporter.stateRecords(), nats()),
     intervalMs: config.state.interval,
     logger,
+    ...(exactReplay && {
+      beforeSnapshot: () => {
+        nats()?.pause();
+        exporter.freeze();
+      },
+      afterSnapshot: (written: boolean) => {
+        exporter.thaw();
+        nats()?.resume(written);
+      },
+    }),
   });
   try {
-    keeper.restore((record) => exporter.restoreRecord(record));
+    keeper.restore((record) => {
+      if (record[0] !== 'nats') return exporter.restoreRecord(record);
+      if (exactReplay) position = natsPosition(record[1]);
+    });
+    exporter.finishRestore();
   } catch (err) {
     if (!(err instanceof StateRestoreAborted)) throw err;
     exporter.stop();
-    exporter = new Exporter({ config, logger });
+    exporter = new Exporter({ config, logger, exactReplay });
+    position = undefined;
   }
-  return { exporter, keeper };
+  return { exporter, keeper, position };
+}
+
+function* withSourceRecords(
+  records: Iterable<readonly [string, unknown]>,
+  nats: NatsSource | undefined,
+): Generator<readonly [string, unknown]> {
+  yield* records;
+  if (nats !== undefined) yield* nats.stateRecords();
+}
+
+function natsPosition(value: unknown): NatsPosition {
+  const p = value as Partial<NatsPosition>;
+  if (typeof p?.floor !== 'number' || !Number.isSafeInteger(p.floor) || p.floor < 0 || !Array.isArray(p.done))
+    throw new TypeError('nats: expected a stream sequence and the sequences handed on past it');
+  return p as NatsPosition;
 }
 
 export async function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -116,6 +116,9 @@ export class Correlator {
   private readonly free: PendingRequest[] = [];
   private readonly recent = new RecentStore();
   private pendingTotal = 0;
+  /** Requests of an exact restore, queued by `finishRestore` once all are back. */
+  private restoredPending: PendingRequest[] = [];
+  private restoredTimedOut: PendingRequest[] = [];
 
   constructor(
     private readonly cfg: CorrelatorConfig,
@@ -275,13 +278,21 @@ export class Correlator {
   }
 
   /**
-   * What the API shows of each device (its shown symbol and latest outcomes) and the symbols of
-   * its pending requests, for a state snapshot. Times stay in the exporter's monotonic frame.
+   * What the API shows of each device (its shown symbol and latest outcomes), its pending
+   * requests and those timed out but still in their late window, and a boot in progress, for a
+   * state snapshot. Times stay in the exporter's monotonic frame.
    */
   *stateRecords(): Generator<readonly [string, unknown]> {
     for (const dev of this.devices.values()) {
       const recent = dev.store.list(dev.slot);
-      if (recent.length === 0 && dev.pending.length === 0 && dev.shown === null) continue;
+      if (
+        recent.length === 0 &&
+        dev.pending.length === 0 &&
+        dev.timedOut.length === 0 &&
+        dev.shown === null &&
+        Number.isNaN(dev.bootAt)
+      )
+        continue;
       yield [
         'correlation',
         {
@@ -295,6 +306,17 @@ export class Correlator {
             r.replyType,
           ]),
           pending: dev.pending.map((p) => p.name),
+          // What an exact replay needs to go on where the snapshot stopped (restoreRecord's `exact`).
+          open: dev.pending.map((p) => [
+            p.name,
+            p.t,
+            Number.isNaN(p.httpAt) ? null : p.httpAt,
+            p.charged?.name ?? null,
+          ]),
+          timedOut: dev.timedOut.map((p) => [p.name, p.t, p.charged?.name ?? null]),
+          boot: Number.isNaN(dev.bootAt)
+            ? null
+            : [dev.bootAt, Number.isNaN(dev.bootedAt) ? null : dev.bootedAt],
         },
       ];
     }
@@ -303,10 +325,21 @@ export class Correlator {
   /**
    * Takes back one record of `stateRecords`. A request that was pending when the snapshot was
    * taken has an outcome nobody saw: it is counted again, as a request and as interrupted, so
-   * that every symbol's outcomes still add up to its requests (docs/correlation.md).
+   * that every symbol's outcomes still add up to its requests (docs/correlation.md). With
+   * `exact`, the source replays every message after the snapshot and the counters were restored
+   * too: pending and timed-out requests and boots come back as they were, to meet their replies
+   * in the replay; call `finishRestore` after the last record.
    */
-  restoreRecord(value: unknown, now: number): void {
-    const v = value as { device?: unknown; shown?: unknown; recent?: unknown; pending?: unknown };
+  restoreRecord(value: unknown, now: number, exact = false): void {
+    const v = value as {
+      device?: unknown;
+      shown?: unknown;
+      recent?: unknown;
+      pending?: unknown;
+      open?: unknown;
+      timedOut?: unknown;
+      boot?: unknown;
+    };
     if (typeof v?.device !== 'string' || !Array.isArray(v.recent) || !Array.isArray(v.pending)) {
       throw new TypeError('correlation: expected a device, its recent outcomes and its pending requests');
     }
@@ -324,12 +357,67 @@ export class Correlator {
         String(r[4]),
       );
     }
+    if (exact) {
+      if (!Array.isArray(v.open) || !Array.isArray(v.timedOut))
+        throw new TypeError('correlation: expected the open and timed-out requests of an exact snapshot');
+      for (const [name, t, httpAt, charged] of v.open as [
+        string | null,
+        number,
+        number | null,
+        string | null,
+      ][]) {
+        const p = this.restoredRequest(dev, name, t, charged);
+        p.httpAt = httpAt === null ? Number.NaN : Number(httpAt);
+        p.inPendingQueue = true;
+        dev.pending.push(p);
+        this.pendingTotal++;
+        this.restoredPending.push(p);
+      }
+      for (const [name, t, charged] of v.timedOut as [string | null, number, string | null][]) {
+        const p = this.restoredRequest(dev, name, t, charged);
+        p.state = TIMED_OUT;
+        p.inTimedOutQueue = true;
+        dev.timedOut.push(p);
+        this.restoredTimedOut.push(p);
+      }
+      if (Array.isArray(v.boot)) {
+        dev.bootAt = Number(v.boot[0]);
+        dev.bootedAt = v.boot[1] === null ? Number.NaN : Number(v.boot[1]);
+      }
+      return;
+    }
     for (const name of v.pending as (string | null)[]) {
       const sym = typeof name === 'string' ? this.out.symbol(name) : this.shownOrUnknown(dev);
       this.out.request(sym, now);
       this.out.interrupted(sym, now);
       dev.store.record(dev.slot, now, sym.name, 'interrupted', Number.NaN, '');
     }
+  }
+
+  /** After an exact restore: the restored requests join the sweep's queues, oldest first. */
+  finishRestore(): void {
+    const byTime = (a: PendingRequest, b: PendingRequest) => a.t - b.t;
+    for (const p of this.restoredPending.sort(byTime)) this.pendingQueue.push(p);
+    for (const p of this.restoredTimedOut.sort(byTime)) this.timedOutQueue.push(p);
+    this.restoredPending = [];
+    this.restoredTimedOut = [];
+  }
+
+  private restoredRequest(
+    dev: DeviceCorrelation,
+    name: string | null,
+    t: number,
+    charged: string | null,
+  ): PendingRequest {
+    if (typeof t !== 'number' || !Number.isFinite(t))
+      throw new TypeError('correlation: a request without its time');
+    const p = new PendingRequest();
+    p.state = PENDING;
+    p.dev = dev;
+    p.name = typeof name === 'string' ? name : null;
+    p.t = t;
+    p.charged = typeof charged === 'string' ? this.out.symbol(charged) : null;
+    return p;
   }
 
   /**

@@ -341,3 +341,30 @@ test('getFamily and listFamilies', () => {
   assert.equal(c.type, 'counter');
   assert.equal(c.familyName, 'f');
 });
+
+test('counter and histogram totals round-trip into another registry, handles held before or after', () => {
+  const make = () => {
+    const reg = new Registry();
+    return {
+      reg,
+      c: reg.counter('t_requests_total', '', ['symbol', 'kind']),
+      h: reg.histogram('t_latency_seconds', '', ['symbol'], [0.1, 1]),
+    };
+  };
+  const a = make();
+  a.c.labels('A:B', 'x').inc(3);
+  a.c.labels('C', '').inc(1);
+  a.h.labels('A').observe(0.05);
+  a.h.labels('A').observe(5);
+  const b = make();
+  const held = b.c.labels('C', '');
+  b.c.restoreTotals(JSON.parse(JSON.stringify(a.c.totals())));
+  b.h.restoreTotals(JSON.parse(JSON.stringify(a.h.totals())));
+  assert.equal(held.value, 1);
+  assert.equal(b.c.get('A:B', 'x'), 3);
+  assert.deepEqual(b.h.get('A'), { buckets: [1, 1, 2], count: 2, sum: 5.05 });
+  b.h.labels('A').observe(0.5);
+  assert.deepEqual(b.h.get('A')!.buckets, [1, 2, 3]);
+  assert.throws(() => b.h.restoreTotals([[['A'], [1, 2], 0]]), /saved with 1 buckets, now 2/);
+  assert.throws(() => b.c.restoreTotals([[['A', 'x'], -1]]), /non-negative/);
+});

@@ -237,6 +237,12 @@ abstract class Family<S extends Series> {
     return this.series.get(labelKey(values));
   }
 
+  /** Every series as its label values and its handle, in creation order. */
+  protected *seriesWithValues(): Generator<[string[], S]> {
+    const arity = this.labelNames.length;
+    for (const [key, s] of this.series) yield [labelValuesOf(key, arity), s];
+  }
+
   protected labelRecord(key: string): Record<string, string> {
     const values = labelValuesOf(key, this.labelNames.length);
     const out: Record<string, string> = {};
@@ -322,6 +328,20 @@ export class CounterFamily extends ScalarFamily<Counter> {
   /** Shorthand for a family without labels. */
   inc(n = 1): void {
     (this.single ?? this.labels()).inc(n);
+  }
+
+  /** Every series' label values and total, for a process that saves its counters across a restart. */
+  totals(): Array<[string[], number]> {
+    return Array.from(this.seriesWithValues(), ([values, c]) => [values, c.value]);
+  }
+
+  /** Takes back what `totals` gave: each series is set to its saved total. */
+  restoreTotals(totals: ReadonlyArray<readonly [readonly string[], number]>): void {
+    for (const [values, v] of totals) {
+      if (!(v >= 0))
+        throw new RangeError(`${this.name}: a saved total must be a non-negative number, got ${v}`);
+      this.labels(...values).value = v;
+    }
   }
 }
 
@@ -411,6 +431,24 @@ export class HistogramFamily extends Family<Histogram> {
 
   get(...values: string[]): HistogramSnapshot | undefined {
     return this.find(values)?.snapshot();
+  }
+
+  /** Every series' label values, per-bucket counts (not cumulated, +Inf last) and sum, to save across a restart. */
+  totals(): Array<[string[], number[], number]> {
+    return Array.from(this.seriesWithValues(), ([values, h]) => [values, Array.from(h.counts), h.sum]);
+  }
+
+  /** Takes back what `totals` gave; a series saved with other buckets is refused. */
+  restoreTotals(totals: ReadonlyArray<readonly [readonly string[], readonly number[], number]>): void {
+    for (const [values, counts, sum] of totals) {
+      if (counts.length !== this.bounds.length + 1)
+        throw new RangeError(
+          `${this.name}: saved with ${counts.length - 1} buckets, now ${this.bounds.length}`,
+        );
+      const h = this.labels(...values);
+      for (let i = 0; i < counts.length; i++) h.counts[i] = counts[i]!;
+      h.sum = sum;
+    }
   }
 
   entries(): Array<{ labels: Record<string, string> } & HistogramSnapshot> {

@@ -285,6 +285,17 @@ export class Fleet {
     return this.rebootsByFirmware;
   }
 
+  /** Puts back reboot counts saved with the state, for a restart whose counters continue. */
+  restoreReboots(byFirmware: unknown): void {
+    if (!Array.isArray(byFirmware)) throw new TypeError('reboots: expected [firmware, count] pairs');
+    for (const [fw, n] of byFirmware as [unknown, unknown][]) {
+      if (typeof fw !== 'string' || typeof n !== 'number' || !(n >= 0))
+        throw new TypeError('reboots: expected [firmware, count] pairs');
+      const label = this.label(fw);
+      this.rebootsByFirmware.set(label, (this.rebootsByFirmware.get(label) ?? 0) + n);
+    }
+  }
+
   offlineEvents(): readonly OfflineEvent[] {
     return this.recentOffline;
   }
@@ -292,7 +303,7 @@ export class Fleet {
   /**
    * The fleet's state for a snapshot, a record a device: times stay in the exporter's monotonic
    * frame, which a restored exporter continues. Reboot counts restart at zero with the process,
-   * so they are not kept.
+   * so they are not kept here (an exporter whose counters continue saves `reboots()` itself).
    */
   *stateRecords(): Generator<readonly [string, unknown]> {
     for (const dev of this.devices.values()) {

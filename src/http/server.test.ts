@@ -10,6 +10,7 @@ const requests = registry.counter('tkm_requests_total', 'Requests.', ['symbol'])
 // A large exposition, with multi-byte label values all through it.
 for (let i = 0; i < 20_000; i++) requests.labels(`${i % 3 === 0 ? '株式' : 'AAPL'}-${i}`).inc(i);
 let failCollect = false;
+let withheld: string | undefined;
 registry.onCollect(() => {
   if (failCollect) throw new Error('collector failed');
 });
@@ -21,7 +22,9 @@ before(async () => {
     port: 0,
     optionName: '--listen',
     registry,
-    ready: () => true,
+    ready: () => withheld === undefined,
+    notReadyReason: () => withheld,
+    metricsWithheld: () => withheld,
     logger: silentLogger(),
   });
 });
@@ -73,6 +76,22 @@ test('a collector that fails makes the scrape a 500, not a partial body', async 
     assert.deepEqual(await res.json(), { error: 'internal error' });
   } finally {
     failCollect = false;
+  }
+  assert.equal((await fetch(`${http.url}/metrics`)).status, 200);
+});
+
+test('/metrics answers 503 with the reason while the source withholds it, as /readyz does', async () => {
+  withheld = 'reading the backlog of partition 1: at stream sequence 10 of 20';
+  try {
+    const res = await fetch(`${http.url}/metrics`);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(await res.text(), `not ready: ${withheld}\n`);
+    const ready = await fetch(`${http.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(await ready.text(), `not ready: ${withheld}\n`);
+  } finally {
+    withheld = undefined;
   }
   assert.equal((await fetch(`${http.url}/metrics`)).status, 200);
 });

@@ -47,6 +47,8 @@ export interface HttpOptions {
   notReadyReason?: () => string | undefined;
   /** Awaited before each /metrics render, so that a scrape includes what has already arrived. */
   catchUp?: () => Promise<void>;
+  /** A reason while `/metrics` must answer 503 (a replay that has not caught up). */
+  metricsWithheld?: () => string | undefined;
   logger: Logger;
   routes?: RouteHandler[];
   /** Serve HTTPS with these options (web-config.ts) instead of HTTP. */
@@ -185,9 +187,20 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context): 
     return;
   }
   switch (url.pathname) {
-    case '/metrics':
+    case '/metrics': {
+      const withheld = opts.metricsWithheld?.();
+      if (withheld !== undefined) {
+        res.writeHead(503, {
+          'content-type': 'text/plain; charset=utf-8',
+          'cache-control': 'no-store',
+          'retry-after': '1',
+        });
+        res.end(`not ready: ${withheld}\n`);
+        return;
+      }
       if (!enterResponse(ctx, res)) return;
       return serveMetrics(req, res, ctx);
+    }
     case '/healthz':
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end('ok\n');

@@ -62,6 +62,11 @@ export interface Source {
   /** Why not ready, for `/readyz`; undefined when ready. */
   readonly notReadyReason?: string | undefined;
   /**
+   * Why `/metrics` answers 503 for now (a replay of a stream has not caught up, so the counters
+   * would show a past state); undefined when it may answer.
+   */
+  readonly metricsWithheld?: string | undefined;
+  /**
    * Resolves once what has reached the process is handled: a source that batches its reads ends
    * the current pause. `/metrics` waits for it, so a scrape shows every message that arrived
    * before it.

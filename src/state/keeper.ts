@@ -16,6 +16,13 @@ export interface StateKeeperOptions {
   records: () => Iterable<SnapshotRecord>;
   intervalMs: number;
   logger: Logger;
+  /**
+   * Called as a snapshot begins and once it is written (true) or failed (false): a source that
+   * replays exactly holds its messages in between, so the snapshot is the state after one point
+   * of the stream, and acknowledges that point once it is on disk.
+   */
+  beforeSnapshot?: () => void;
+  afterSnapshot?: (written: boolean) => void;
   wallClock?: () => number;
 }
 
@@ -126,6 +133,7 @@ export class StateKeeper {
     if (this.writing !== undefined) return this.writing;
     const started = performance.now();
     const takenAtMs = this.wallClock();
+    this.opts.beforeSnapshot?.();
     this.writing = writeSnapshot(
       this.file,
       { format: 'tkmprom-state', version: this.opts.version, fingerprint: this.opts.fingerprint, takenAtMs },
@@ -138,8 +146,10 @@ export class StateKeeper {
         f.lastRecords = r.records;
         f.lastDurationMs = performance.now() - started;
         f.lastWrittenAtMs = takenAtMs;
+        this.opts.afterSnapshot?.(true);
       })
       .catch((err: unknown) => {
+        this.opts.afterSnapshot?.(false);
         this.figures.failures++;
         this.opts.logger.error(
           { code: ErrorCodes.STATE_DIR_UNUSABLE, file: this.file, err: (err as Error).message },

@@ -57,7 +57,12 @@ export interface ExporterProcess {
  * The exporter as a user runs it: its own process, started from the sources with tsx (the
  * built CLI is exercised by test/cli.test.ts).
  */
-export async function spawnExporter(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ExporterProcess> {
+export async function spawnExporter(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  /** Called at every look at `/readyz` while it is awaited, with the exporter's URL. */
+  probe?: (url: string) => Promise<void>,
+): Promise<ExporterProcess> {
   const { spawn } = await import('node:child_process');
   const port = await freePort();
   const child = spawn(
@@ -77,6 +82,7 @@ export async function spawnExporter(args: string[], env: NodeJS.ProcessEnv = {})
   await eventually(
     async () => {
       if (child.exitCode !== null) throw new Error(`exporter exited ${child.exitCode}: ${err}`);
+      await probe?.(url);
       return fetch(`${url}/readyz`).then(
         (r) => r.status === 200,
         () => false,

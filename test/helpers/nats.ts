@@ -16,8 +16,8 @@ export interface NatsServer {
   dir: string;
   /** SIGTERM and wait; the store stays for a restart. */
   stop(): Promise<void>;
-  /** Stops and starts again on the same ports and store, as a server restart does. */
-  restart(): Promise<void>;
+  /** Stops (SIGTERM, or SIGKILL as a crash) and starts again on the same ports and store. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
   /** Stops it and removes its store. */
   destroy(): Promise<void>;
 }
@@ -59,13 +59,13 @@ export async function startNatsServer(partitions: number): Promise<NatsServer> {
       throw new Error(`nats-server did not start: ${(err as Error).message}\n${stderr}`);
     }
   };
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
-      c.kill('SIGTERM');
+      c.kill(signal);
     });
   };
   await start();
@@ -75,9 +75,9 @@ export async function startNatsServer(partitions: number): Promise<NatsServer> {
     mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
     mqttPort,
     dir,
-    stop,
-    async restart() {
-      await stop();
+    stop: () => stop(),
+    async restart(signal) {
+      await stop(signal);
       await start();
     },
     async destroy() {
