@@ -372,6 +372,41 @@ describe('$SYS topics', () => {
     assert.equal(b.stats().retainedCount, 1);
   });
 
+  test(
+    'retained $ topics reach a new subscription only through a filter without a leading wildcard (MQTT-4.7.2-1)',
+    T,
+    async (t) => {
+      const b = await broker(t, { sysIntervalMs: 60_000 });
+      const url = b.addresses().mqtt!;
+      const pub = await connect(t, url);
+      await pub.publishAsync('$app/state', 'up', { qos: 1, retain: true });
+      await pub.publishAsync('fleet/state', 'ok', { qos: 1, retain: true });
+
+      // Before the fix, `#` brought the ten retained $SYS/broker/... topics and $app/state along.
+      const wild = await connect(t, url);
+      const wildGot = record(wild);
+      await wild.subscribeAsync({ '#': { qos: 1 }, '+/state': { qos: 0 } });
+      assert.deepEqual(
+        (await settle(wildGot, 2)).map((m) => [m.topic, m.payload, m.retain]),
+        [
+          ['fleet/state', 'ok', true],
+          ['fleet/state', 'ok', true],
+        ],
+      );
+
+      const named = await connect(t, url);
+      const namedGot = record(named);
+      await named.subscribeAsync({ '#': { qos: 0 }, '$app/#': { qos: 0 }, '$SYS/broker/uptime': { qos: 0 } });
+      const topics = (await settle(namedGot, 3)).map((m) => m.topic).sort();
+      assert.deepEqual(topics, ['$SYS/broker/uptime', '$app/state', 'fleet/state']);
+      // Live $ publishes keep to the same rule.
+      await pub.publishAsync('$app/state', 'down', { qos: 0 });
+      await settle(namedGot, 4);
+      assert.deepEqual(namedGot.at(-1), { topic: '$app/state', payload: 'down', qos: 0, retain: false });
+      assert.equal(wildGot.length, 2);
+    },
+  );
+
   test('without sysIntervalMs there are none', T, async (t) => {
     const b = await broker(t);
     const watcher = await connect(t, b.addresses().mqtt!);
