@@ -234,6 +234,44 @@ describe('MQTT 3.1.1 conformance', () => {
     },
   );
 
+  test(
+    'an MQTT 5 client is refused with the MQTT 3.1.1 CONNACK 1 (unacceptable protocol level) and disconnected',
+    T,
+    async (t) => {
+      const b = await broker(t);
+      const url = b.addresses().mqtt!;
+      const socket = net.connect(Number(port(url)), '127.0.0.1');
+      t.after(() => socket.destroy());
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const bytes: Buffer[] = [];
+      socket.on('data', (d) => bytes.push(d));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(
+        mqttPacket.generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 5,
+            clientId: 'v5-client',
+            clean: true,
+            keepalive: 30,
+            properties: { sessionExpiryInterval: 60 },
+          },
+          { protocolVersion: 5 },
+        ),
+      );
+      await closed;
+      // MQTT-3.1.2-2 of 3.1.1: return code 1, then close; the CONNACK is in 3.1.1's format, which
+      // MQTT.js reads as a refusal but a strict MQTT 5 parser may not.
+      assert.equal(Buffer.concat(bytes).toString('hex'), '20020001');
+
+      assert.equal(await refusedCode(t, url, { protocolVersion: 5, clientId: 'mqttjs-v5' }), 1);
+      await until(() => b.stats().connectionsRefused.unacceptable_protocol === 2);
+      assert.equal(b.stats().connectionsRefused.unacceptable_protocol, 2);
+      assert.equal(b.stats().clientsConnected, 0);
+    },
+  );
+
   test('an ACL without a password file applies its anonymous rules to every client', T, async (t) => {
     const dir = await tempDir();
     const aclFile = join(dir, 'acl.yaml');
