@@ -234,6 +234,44 @@ describe('MQTT 3.1.1 conformance', () => {
     },
   );
 
+  test(
+    'an MQTT 5 client is refused with the MQTT 3.1.1 CONNACK 1 (unacceptable protocol level) and disconnected',
+    T,
+    async (t) => {
+      const b = await broker(t);
+      const url = b.addresses().mqtt!;
+      const socket = net.connect(Number(port(url)), '127.0.0.1');
+      t.after(() => socket.destroy());
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const bytes: Buffer[] = [];
+      socket.on('data', (d) => bytes.push(d));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(
+        mqttPacket.generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 5,
+            clientId: 'v5-client',
+            clean: true,
+            keepalive: 30,
+            properties: { sessionExpiryInterval: 60 },
+          },
+          { protocolVersion: 5 },
+        ),
+      );
+      await closed;
+      // MQTT-3.1.2-2 of 3.1.1: return code 1, then close; the CONNACK is in 3.1.1's format, which
+      // MQTT.js reads as a refusal but a strict MQTT 5 parser may not.
+      assert.equal(Buffer.concat(bytes).toString('hex'), '20020001');
+
+      assert.equal(await refusedCode(t, url, { protocolVersion: 5, clientId: 'mqttjs-v5' }), 1);
+      await until(() => b.stats().connectionsRefused.unacceptable_protocol === 2);
+      assert.equal(b.stats().connectionsRefused.unacceptable_protocol, 2);
+      assert.equal(b.stats().clientsConnected, 0);
+    },
+  );
+
   test('an ACL without a password file applies its anonymous rules to every client', T, async (t) => {
     const dir = await tempDir();
     const aclFile = join(dir, 'acl.yaml');
@@ -371,6 +409,41 @@ describe('$SYS topics', () => {
     assert.deepEqual(b.stats().messagesIn, { 0: 1, 1: 1, 2: 0 });
     assert.equal(b.stats().retainedCount, 1);
   });
+
+  test(
+    'retained $ topics reach a new subscription only through a filter without a leading wildcard (MQTT-4.7.2-1)',
+    T,
+    async (t) => {
+      const b = await broker(t, { sysIntervalMs: 60_000 });
+      const url = b.addresses().mqtt!;
+      const pub = await connect(t, url);
+      await pub.publishAsync('$app/state', 'up', { qos: 1, retain: true });
+      await pub.publishAsync('fleet/state', 'ok', { qos: 1, retain: true });
+
+      // Before the fix, `#` brought the ten retained $SYS/broker/... topics and $app/state along.
+      const wild = await connect(t, url);
+      const wildGot = record(wild);
+      await wild.subscribeAsync({ '#': { qos: 1 }, '+/state': { qos: 0 } });
+      assert.deepEqual(
+        (await settle(wildGot, 2)).map((m) => [m.topic, m.payload, m.retain]),
+        [
+          ['fleet/state', 'ok', true],
+          ['fleet/state', 'ok', true],
+        ],
+      );
+
+      const named = await connect(t, url);
+      const namedGot = record(named);
+      await named.subscribeAsync({ '#': { qos: 0 }, '$app/#': { qos: 0 }, '$SYS/broker/uptime': { qos: 0 } });
+      const topics = (await settle(namedGot, 3)).map((m) => m.topic).sort();
+      assert.deepEqual(topics, ['$SYS/broker/uptime', '$app/state', 'fleet/state']);
+      // Live $ publishes keep to the same rule.
+      await pub.publishAsync('$app/state', 'down', { qos: 0 });
+      await settle(namedGot, 4);
+      assert.deepEqual(namedGot.at(-1), { topic: '$app/state', payload: 'down', qos: 0, retain: false });
+      assert.equal(wildGot.length, 2);
+    },
+  );
 
   test('without sysIntervalMs there are none', T, async (t) => {
     const b = await broker(t);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { ErrorCodes, TkmpromError } from '../errors.js';
 import { silentLogger } from '../log.js';
@@ -29,6 +30,34 @@ type PublishFn = (
   client?: Client | null | PublishCallback,
   done?: PublishCallback,
 ) => void;
+
+interface RetainedStreams {
+  createRetainedStream(pattern: string): Readable;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+}
+
+/**
+ * MQTT-4.7.2-1: a filter starting with a wildcard does not match topics starting with `$`. aedes
+ * keeps to that when routing, but its persistence answers a new subscription's retained lookup by
+ * plain matching, so `#` would bring every retained `$SYS/broker/...` topic along (and a client
+ * that then tries to clear them by publishing an empty retained message is disconnected, since
+ * `$SYS/` is reserved). The lookup is redone here filter by filter, without `$` topics for
+ * wildcard-first filters; it runs once per SUBSCRIBE, never per message.
+ */
+function keepDollarTopicsFromWildcards(aedes: Aedes): void {
+  const persistence = (aedes as unknown as { persistence: RetainedStreams }).persistence;
+  persistence.createRetainedStreamCombi = (patterns) =>
+    Readable.from(
+      (async function* () {
+        for (const pattern of patterns) {
+          const wildcardFirst = pattern.startsWith('#') || pattern.startsWith('+');
+          for await (const packet of persistence.createRetainedStream(pattern)) {
+            if (!(wildcardFirst && (packet as { topic: string }).topic.startsWith('$'))) yield packet;
+          }
+        }
+      })(),
+    );
+}
 
 /**
  * Starts the broker: aedes with the project's hooks (auth.ts), counters (counters.ts), optional
@@ -83,6 +112,7 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
     originalPublish(packet, client, done);
   };
 
+  keepDollarTopicsFromWildcards(aedes);
   counters.listen(aedes, log);
   aedes.on('clientReady', (client: Client) => log.debug({ clientId: client.id }, 'client connected'));
   aedes.on('clientDisconnect', (client: Client) => log.debug({ clientId: client.id }, 'client disconnected'));

@@ -55,7 +55,9 @@ export class BrokerCounters {
     const deliver0 = internal.deliver0;
     const tagged = this.qos0Deliveries;
     internal.deliver0 = (packet, cb) => {
-      tagged.add(packet);
+      // A QoS 0 publish goes out at QoS 0 anyway: only a higher one needs the tag (and the QoS 0
+      // relay, the fleet's traffic, then costs no WeakSet entry per delivery).
+      if (packet.qos > 0) tagged.add(packet);
       deliver0(packet, cb);
     };
   }
