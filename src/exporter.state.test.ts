@@ -188,6 +188,17 @@ describe('exporter state across a restart', () => {
     a.e.stop();
   });
 
+  test("with an exact replay, the HTTP server's counters stay out of the snapshot: they restart with the process", () => {
+    const a = setup(1_000, true);
+    // The HTTP server registers its series in the exporter's registry once it starts.
+    a.e.registry.counter('tkmprom_http_requests_refused_total', 'refused', ['reason']).labels('body').inc();
+    a.heartbeat(A);
+    const b = setup(1_000, true);
+    roundTrip(a.e, b.e);
+    assert.equal(b.e.registry.getFamily('tkmprom_http_requests_refused_total'), undefined);
+    assert.equal(b.e.catalog.messages.get('heartbeat'), 1);
+  });
+
   test('without an exact replay the snapshot holds no counters', () => {
     const a = setup(0);
     a.request(A, 'AAPL');

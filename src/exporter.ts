@@ -66,6 +66,15 @@ const MIRRORED_TOTALS = new Set([
 ]);
 
 /**
+ * Counters an exact replay leaves out of the snapshot: mirrors, and the HTTP server's own counts
+ * (`tkmprom_http_*`), which describe this process's clients, not the fleet's stream, and which the
+ * server registers only once it starts, after the restore.
+ */
+function restartsWithProcess(family: string): boolean {
+  return MIRRORED_TOTALS.has(family) || family.startsWith('tkmprom_http_');
+}
+
+/**
  * The exporter's data path, from raw MQTT messages to metrics: decode, then fleet state and
  * correlation, then stats, read by the exposition. Sources call `handle` for every message.
  * The JSON API and the status page read `view`, its read model (src/view); the stages stay
@@ -209,7 +218,7 @@ export class Exporter {
     for (const k of MESSAGE_KINDS) this.kindCounters[k].value = this.kindCounts[k];
     for (const f of this.registry.listFamilies()) {
       if (!(f instanceof CounterFamily || f instanceof HistogramFamily)) continue;
-      if (MIRRORED_TOTALS.has(f.name) || f.size === 0) continue;
+      if (restartsWithProcess(f.name) || f.size === 0) continue;
       yield ['totals', { name: f.name, series: f.totals() }];
     }
   }
