@@ -2,7 +2,7 @@
  * `npm run chaos`: tkmprom under faults, on loopback only, bounded in time, stopping by itself.
  * Prints one row per checked figure; `--markdown` prints the table for docs/reliability.md.
  *
- *   npm run chaos                         every scenario at full size (about 25 minutes)
+ *   npm run chaos                         every scenario at full size (about 15 minutes)
  *   npm run chaos -- --quick              every scenario, small (a check of the harness)
  *   npm run chaos -- --only freeze,soak   some of them
  */
