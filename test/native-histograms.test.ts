@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, freePort } from './helpers/mosquitto.js';
 
@@ -39,6 +39,9 @@ async function startPrometheus(target: string, features: string[]): Promise<Prom
     [
       'global:',
       '  scrape_interval: 2s',
+      '  evaluation_interval: 2s',
+      // The shipped recording rules: the fleet's quantiles read either kind of histogram.
+      `rule_files: ['${resolve('deploy/prometheus/recording.yml')}']`,
       'scrape_configs:',
       '  - job_name: tkmprom',
       `    static_configs: [{ targets: ['${target}'] }]`,
@@ -192,6 +195,35 @@ describe('native histograms in a real Prometheus 2.42', () => {
       'p95 by stream on both Prometheus',
     );
     assert.deepEqual(await streams(native), await streams(classic));
+  });
+
+  test("the shipped recording rules give the fleet's p95 per symbol and per stream from either kind", async () => {
+    const p95 = 'job_symbol:tickrmeter_stock_update_latency_seconds:p95_5m{symbol="TSLA"}';
+    let fromNative: number | undefined;
+    let fromClassic: number | undefined;
+    await eventually(
+      async () => {
+        fromNative = await scalar(native, p95);
+        fromClassic = await scalar(classic, p95);
+        return fromNative !== undefined && fromClassic !== undefined;
+      },
+      30_000,
+      "the fleet's TSLA p95 recorded on both Prometheus",
+    );
+    const gauge = (await scalar(native, 'tickrmeter_stock_update_p95_latency_seconds{symbol="TSLA"}'))!;
+    // The rule's own 5-minute rate against the exporter's window: the same answers, so the
+    // native side stays within the resolutions; classic buckets (2 to 5 s here) are coarser.
+    assert.ok(
+      Math.abs(fromNative! / gauge - 1) <= QUANTILE_TOLERANCE,
+      `native ${fromNative} against ${gauge}`,
+    );
+    assert.ok(Math.abs(fromClassic! / gauge - 1) <= 0.25, `classic ${fromClassic} against ${gauge}`);
+    const streams = async (p: Prom) =>
+      (await query(p, 'job_stream:tickrmeter_stream_latency_seconds:p95_5m >= 0')).data.result
+        .map((r) => r.metric.stream)
+        .sort();
+    assert.deepEqual(await streams(native), await streams(classic));
+    assert.ok((await streams(native)).length >= 2, `streams: ${await streams(native)}`);
   });
 
   test('head series: the native Prometheus holds a fraction of the classic one', async () => {
