@@ -5,6 +5,7 @@ import { Exporter } from './exporter.js';
 import { ApiState, deviceDetail } from './http/index.js';
 import { silentLogger } from './log.js';
 import { heartbeatPayload } from './protocol/index.js';
+import { histogramSeries, seriesValue } from '../test/helpers/series.js';
 
 const A = 'AAAAAAAAAA01';
 const B = 'AAAAAAAAAA02';
@@ -119,11 +120,10 @@ describe('exporter state across a restart', () => {
     const b = setup(7);
     roundTrip(a.e, b.e);
     b.e.start();
-    const dev = b.e.fleet.get(A)!;
-    const offlineAfter = b.e.fleet.offlineAfterMs(dev);
-    assert.equal(b.e.fleet.isOnline(dev, b.e.clock()), true);
+    const offlineAfter = b.e.view.offlineAfterMs(A);
+    assert.equal(b.e.view.isOnline(A, b.e.view.now()), true);
     b.advance(offlineAfter + 1);
-    assert.equal(b.e.fleet.isOnline(dev, b.e.clock()), false);
+    assert.equal(b.e.view.isOnline(A, b.e.view.now()), false);
     b.e.stop();
     a.e.stop();
   });
@@ -153,36 +153,36 @@ describe('exporter state across a restart', () => {
     roundTrip(a.e, b.e);
     b.e.start();
     const totals = (e: Exporter, symbol: string) => {
-      const c = e.catalog;
+      const c = (name: string) => seriesValue(e.registry, name, symbol);
       return [
-        c.requests.get(symbol),
-        c.responses.get(symbol),
-        c.timeouts.get(symbol),
-        c.late.get(symbol),
-        c.interrupted.get(symbol) ?? 0,
-        c.latency.get(symbol)?.count,
+        c('tickrmeter_stock_update_requests_total'),
+        c('tickrmeter_stock_update_responses_total'),
+        c('tickrmeter_stock_update_timeout_total'),
+        c('tickrmeter_stock_update_late_responses_total'),
+        c('tickrmeter_stock_update_interrupted_total') ?? 0,
+        histogramSeries(e.registry, 'tickrmeter_stock_update_latency_seconds', symbol)?.count,
       ];
     };
     assert.deepEqual(totals(b.e, 'AAPL'), totals(a.e, 'AAPL'));
     assert.deepEqual(totals(b.e, 'AAPL'), [2, 1, 0, 0, 0, 1]);
     assert.deepEqual(totals(b.e, 'MSFT'), [1, 0, 1, 0, 0, 0]);
-    assert.equal(b.e.correlator.pendingRequests, 2);
-    assert.equal(b.e.catalog.messages.get('request'), 4);
+    assert.equal(b.e.view.quotePath().pendingRequests, 2);
+    assert.equal(seriesValue(b.e.registry, 'tkmprom_messages_total', 'request'), 4);
 
     // The replay brings the replies: paired as the first process would have paired them.
     b.advance(400);
     b.reply(A, 'AAPL'); // pairs with the AAPL request, 2.5 s after it
     b.reply(B, 'MSFT'); // late, 13.3 s after its request
-    assert.equal(b.e.catalog.late.get('MSFT'), 1);
-    assert.equal(b.e.correlator.pendingRequests, 1);
+    assert.equal(seriesValue(b.e.registry, 'tickrmeter_stock_update_late_responses_total', 'MSFT'), 1);
+    assert.equal(b.e.view.quotePath().pendingRequests, 1);
     // The symbol-less one times out at its own deadline, 10 s after it was asked, not at the
     // restore, charged to the symbol the device shows (none known: `unknown`).
     b.advance(9_000);
-    assert.equal(b.e.catalog.timeouts.get('unknown') ?? 0, 0);
+    assert.equal(seriesValue(b.e.registry, 'tickrmeter_stock_update_timeout_total', 'unknown') ?? 0, 0);
     b.advance(600);
-    assert.equal(b.e.catalog.timeouts.get('unknown'), 1);
-    assert.equal(b.e.catalog.requests.get('unknown'), 1);
-    assert.equal(b.e.correlator.pendingRequests, 0);
+    assert.equal(seriesValue(b.e.registry, 'tickrmeter_stock_update_timeout_total', 'unknown'), 1);
+    assert.equal(seriesValue(b.e.registry, 'tickrmeter_stock_update_requests_total', 'unknown'), 1);
+    assert.equal(b.e.view.quotePath().pendingRequests, 0);
     assert.deepEqual(totals(b.e, 'AAPL'), [2, 2, 0, 0, 0, 2]);
     b.e.stop();
     a.e.stop();
@@ -196,7 +196,7 @@ describe('exporter state across a restart', () => {
     const b = setup(1_000, true);
     roundTrip(a.e, b.e);
     assert.equal(b.e.registry.getFamily('tkmprom_http_requests_refused_total'), undefined);
-    assert.equal(b.e.catalog.messages.get('heartbeat'), 1);
+    assert.equal(seriesValue(b.e.registry, 'tkmprom_messages_total', 'heartbeat'), 1);
   });
 
   test('without an exact replay the snapshot holds no counters', () => {

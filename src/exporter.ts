@@ -77,18 +77,21 @@ function restartsWithProcess(family: string): boolean {
 /**
  * The exporter's data path, from raw MQTT messages to metrics: decode, then fleet state and
  * correlation, then stats, read by the exposition. Sources call `handle` for every message.
- * The JSON API and the status page read `view`, its read model (src/view); the stages stay
- * reachable for the command line and for tests.
+ * The JSON API and the status page read `view`, its read model (src/view); the exposition reads
+ * `registry`. The stages themselves stay inside: what anyone else reads of them goes through
+ * one of these two.
  */
 export class Exporter {
+  /** The metrics, for the exposition (and for what the HTTP server registers of its own). */
   readonly registry = new Registry();
-  readonly catalog: Catalog;
-  readonly fleet: Fleet;
-  readonly quotes: QuoteStats;
-  readonly correlator: Correlator;
-  readonly clock: () => number;
   /** What the JSON API, the status page and their snapshots read. */
   readonly view: ReadModel;
+  private readonly catalog: Catalog;
+  private readonly fleet: Fleet;
+  private readonly quotes: QuoteStats;
+  private readonly correlator: Correlator;
+  /** Monotonic ms, continuing a restored snapshot's time; others read it as `view.now()`. */
+  private readonly clock: () => number;
   /** Monotonic ms to wall-clock ms, in the frame of `clock`. */
   private readonly wallClock: (monotonicMs: number) => number;
   /**

@@ -6,6 +6,7 @@ import type { RunningExporter } from '../src/cli/run.js';
 import { exporterFor, publish, publisher, sleep } from './helpers/exporter.js';
 import { eventually, type Mosquitto, startMosquitto } from './helpers/mosquitto.js';
 import { scrape } from './helpers/scrape.js';
+import { seriesValue } from './helpers/series.js';
 
 const A = 'AAAAAAAAAA01'; // single ticker
 const P = 'AAAAAAAAAA02'; // playlist
@@ -249,14 +250,14 @@ describe('broker restarts', () => {
       let pub = await publisher(broker.url);
       await publish(pub, 'STOCKPRICEUPDATE', { type: 'UPDATE', device: A, symbol: 'AAPL' });
       await eventually(
-        () => running.exporter.correlator.pendingRequests === 1,
+        () => running.exporter.view.quotePath().pendingRequests === 1,
         3000,
         'the request to arrive',
       );
       await pub.endAsync(true);
       await broker.stop();
       await eventually(
-        () => running.exporter.catalog.mqttConnected.get() === 0,
+        () => seriesValue(running.exporter.registry, 'tkmprom_mqtt_connected') === 0,
         3000,
         'the exporter to see the drop',
       );
@@ -264,7 +265,7 @@ describe('broker restarts', () => {
       await sleep(1200);
       await broker.restart();
       await eventually(
-        () => running.exporter.catalog.mqttConnected.get() === 1,
+        () => seriesValue(running.exporter.registry, 'tkmprom_mqtt_connected') === 1,
         5000,
         'the exporter to resubscribe',
       );

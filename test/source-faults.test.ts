@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config/index.js';
 import { exporterFor, spawnExporter, sleep } from './helpers/exporter.js';
 import { eventually, freePort, waitForPort } from './helpers/mosquitto.js';
 import { scrape } from './helpers/scrape.js';
+import { seriesValue } from './helpers/series.js';
 
 /** A private Mosquitto whose process the test can freeze, thaw and restart. */
 async function broker(extra: string[] = []) {
@@ -145,14 +146,18 @@ function pairedTraffic(pub: MqttClient, rate: number, devices = 50) {
   return { stop: () => clearInterval(timer) };
 }
 
-const counter = (running: RunningExporter) => ({
-  messages: () => running.exporter.messages,
-  silences: () => running.exporter.catalog.mqttSilences.labels().value,
-  reconnects: () => running.exporter.catalog.mqttReconnects.labels().value,
-  timeouts: (s: string) => running.exporter.catalog.timeouts.labels(s).value,
-  interrupted: (s: string) => running.exporter.catalog.interrupted.labels(s).value,
-  responses: (s: string) => running.exporter.catalog.responses.labels(s).value,
-});
+const counter = (running: RunningExporter) => {
+  const value = (name: string, ...labels: string[]) =>
+    seriesValue(running.exporter.registry, name, ...labels) ?? 0;
+  return {
+    messages: () => running.exporter.messages,
+    silences: () => value('tkmprom_mqtt_silences_total'),
+    reconnects: () => value('tkmprom_mqtt_reconnects_total'),
+    timeouts: (s: string) => value('tickrmeter_stock_update_timeout_total', s),
+    interrupted: (s: string) => value('tickrmeter_stock_update_interrupted_total', s),
+    responses: (s: string) => value('tickrmeter_stock_update_responses_total', s),
+  };
+};
 
 describe('the MQTT source under faults', () => {
   const cleanups: Array<() => Promise<unknown>> = [];

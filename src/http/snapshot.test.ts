@@ -5,6 +5,7 @@ import { Exporter } from '../exporter.js';
 import { silentLogger } from '../log.js';
 import type { StreamRule } from '../stats/index.js';
 import { ApiState, deviceDetail } from './snapshot.js';
+import { seriesEntries, seriesValue } from '../../test/helpers/series.js';
 
 const A = 'AAAAAAAAAA01';
 const B = 'AAAAAAAAAA02';
@@ -90,8 +91,14 @@ describe('symbol and stream objects', () => {
         z: null,
       },
     });
-    assert.equal(j.totals.requests, x.e.catalog.requests.get('AAPL'));
-    assert.equal(j.totals.timeouts, x.e.catalog.timeouts.get('AAPL'));
+    assert.equal(
+      j.totals.requests,
+      seriesValue(x.e.registry, 'tickrmeter_stock_update_requests_total', 'AAPL'),
+    );
+    assert.equal(
+      j.totals.timeouts,
+      seriesValue(x.e.registry, 'tickrmeter_stock_update_timeout_total', 'AAPL'),
+    );
   });
 
   test('a symbol that never answered: no latency is null, not NaN, in JSON', () => {
@@ -126,7 +133,7 @@ describe('symbol and stream objects', () => {
     assert.deepEqual(st.totals, sym.totals);
     assert.deepEqual(
       st.symbolNames,
-      ['AAPL', 'MSFT'].filter((n) => x.e.quotes.getSymbol(n) !== undefined),
+      ['AAPL', 'MSFT'].filter((n) => x.e.view.symbol(n) !== undefined),
     );
     assert.equal(st.symbols, 1);
     assert.equal(st.history.p95LatencySeconds.length, 60);
@@ -301,8 +308,13 @@ describe('stats', () => {
         [3, 'AAPL', false, false],
       ],
     );
+    // The ranking as a scrape sets it.
+    x.e.registry.render('text');
     assert.deepEqual(
-      x.e.quotes.rankingNow().map((r) => [r.rank, r.symbol.name]),
+      seriesEntries(x.e.registry, 'tickrmeter_slowest_symbols_ranking').map((r) => [
+        Number(r.labels.rank),
+        r.labels.symbol,
+      ]),
       [
         [1, 'MSFT'],
         [2, 'AAPL'],

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { loadConfig } from '../config/index.js';
 import { Exporter } from '../exporter.js';
 import { silentLogger } from '../log.js';
+import { seriesValue } from '../../test/helpers/series.js';
 
 const A = 'AAAAAAAAAA01';
 const B = 'AAAAAAAAAA02';
@@ -31,8 +32,11 @@ function setup() {
     setGrace(ms: number) {
       graceMs = ms;
     },
-    timeouts: (symbol: string) => e.catalog.timeouts.labels(symbol).value,
-    interrupted: (symbol: string) => e.catalog.interrupted.labels(symbol).value,
+    timeouts: (symbol: string) =>
+      seriesValue(e.registry, 'tickrmeter_stock_update_timeout_total', symbol) ?? 0,
+    interrupted: (symbol: string) =>
+      seriesValue(e.registry, 'tickrmeter_stock_update_interrupted_total', symbol) ?? 0,
+    pending: () => e.view.quotePath().pendingRequests,
   };
 }
 
@@ -44,7 +48,7 @@ describe('when a request times out', () => {
     assert.equal(x.timeouts('AAPL'), 0);
     x.advance(1);
     assert.equal(x.timeouts('AAPL'), 1);
-    assert.equal(x.e.correlator.pendingRequests, 0);
+    assert.equal(x.pending(), 0);
   });
 
   test('a healthy fast feed that stops: the clock runs on only its expected lull past the last message', () => {
@@ -58,7 +62,7 @@ describe('when a request times out', () => {
     // Last message 9 s after the request; the clock may stand for stream time until 9.5 s.
     x.advance(20_000);
     assert.equal(x.timeouts('AAPL'), 0);
-    assert.equal(x.e.correlator.pendingRequests, 1);
+    assert.equal(x.pending(), 1);
     x.heartbeat(B); // 29 s on: stream time is past the deadline
     x.advance(0);
     assert.equal(x.timeouts('AAPL'), 1);
@@ -86,7 +90,7 @@ describe('when a request times out', () => {
     x.setHealthy(false);
     x.advance(20_000);
     assert.equal(x.timeouts('AAPL'), 0, 'no message after the deadline has been read');
-    assert.equal(x.e.correlator.pendingRequests, 2);
+    assert.equal(x.pending(), 2);
     // A message dated 24 s in shows the stream went past both deadlines without their replies.
     x.heartbeat(B);
     x.advance(0);
@@ -103,7 +107,7 @@ describe('when a request times out', () => {
     x.advance(30_000);
     assert.equal(x.timeouts('AAPL'), 0);
     x.advance(0);
-    assert.equal(x.e.correlator.pendingRequests, 1);
+    assert.equal(x.pending(), 1);
   });
 
   test('a declared silence interrupts what is pending and counts the silence; none becomes a timeout', () => {
@@ -113,7 +117,7 @@ describe('when a request times out', () => {
     x.advance(3_000);
     x.setHealthy(false);
     x.e.silenced(3_000);
-    assert.equal(x.e.catalog.mqttSilences.labels().value, 1);
+    assert.equal(seriesValue(x.e.registry, 'tkmprom_mqtt_silences_total'), 1);
     assert.equal(x.interrupted('AAPL'), 1);
     assert.equal(x.interrupted('MSFT'), 1);
     x.setHealthy(true);
@@ -122,7 +126,7 @@ describe('when a request times out', () => {
     assert.equal(x.timeouts('MSFT'), 0);
     // A reply to an interrupted request is unmatched, not late.
     x.reply(A, 'AAPL');
-    assert.equal(x.e.catalog.late.labels('AAPL').value, 0);
+    assert.equal(seriesValue(x.e.registry, 'tickrmeter_stock_update_late_responses_total', 'AAPL') ?? 0, 0);
   });
 
   test('the last message age is exported before the first message and grows with the clock', async () => {

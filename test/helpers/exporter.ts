@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config/index.js';
 import type { Config } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log.js';
 import { eventually, freePort } from './mosquitto.js';
+import { seriesValue } from './series.js';
 
 /** An exporter in this process, on a free port, reading `mqttUrl`. */
 export async function exporterFor(
@@ -18,7 +19,7 @@ export async function exporterFor(
   tweak(config);
   const running = await startExporter(config, silentLogger());
   await eventually(
-    () => running.exporter.catalog.mqttConnected.get() === 1,
+    () => seriesValue(running.exporter.registry, 'tkmprom_mqtt_connected') === 1,
     5000,
     'the exporter to subscribe',
   );
