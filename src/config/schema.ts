@@ -57,6 +57,25 @@ const wholeNumber = (min: number, why?: string) =>
 
 const count = (fallback: number, min = 1, why?: string) => wholeNumber(min, why).default(fallback);
 
+/** A number (from YAML, or text from a flag or the environment) that `allowed` accepts. */
+const decimal = (fallback: number, allowed: (n: number) => boolean, message: string) =>
+  z
+    .unknown()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const n =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && value.trim() !== ''
+            ? Number(value)
+            : Number.NaN;
+      if (!allowed(n)) {
+        ctx.addIssue({ code: 'custom', message: `${message}, got ${shown(value)}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 /** `true` or `false`; from text also `1` and `0`. */
 const flag = (fallback: boolean) =>
   z
@@ -302,25 +321,11 @@ const configObject = z
           .default([0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60])
           .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'buckets must increase' }),
         histograms: z.enum(['native', 'classic', 'both']).default('native'),
-        objectiveResponseRate: z
-          .unknown()
-          .default(0.99)
-          .transform((value, ctx) => {
-            const n =
-              typeof value === 'number'
-                ? value
-                : typeof value === 'string' && value.trim() !== ''
-                  ? Number(value)
-                  : Number.NaN;
-            if (!(n > 0 && n <= 1)) {
-              ctx.addIssue({
-                code: 'custom',
-                message: `must be a share above 0 and at most 1 such as 0.99 (99 % answered), got ${shown(value)}`,
-              });
-              return z.NEVER;
-            }
-            return n;
-          }),
+        objectiveResponseRate: decimal(
+          0.99,
+          (n) => n > 0 && n <= 1,
+          'must be a share above 0 and at most 1 such as 0.99 (99 % answered)',
+        ),
         objectiveP95: duration('2s', 'the health score compares the p95 latency with it'),
         trendBaseline: duration('1h', 'the trend compares the window with this much history'),
       })
@@ -368,25 +373,7 @@ const configObject = z
         idleTimeout: duration('30s', 'an idle keep-alive connection is closed after it'),
         sendTimeout: duration('30s', 'a client that has not taken its response by then is dropped'),
         maxConcurrentResponses: count(64),
-        apiRateLimit: z
-          .unknown()
-          .default(20)
-          .transform((value, ctx) => {
-            const n =
-              typeof value === 'number'
-                ? value
-                : typeof value === 'string' && value.trim() !== ''
-                  ? Number(value)
-                  : Number.NaN;
-            if (!(n >= 0)) {
-              ctx.addIssue({
-                code: 'custom',
-                message: `expected requests a second, 0 or more (0: no limit), got ${shown(value)}`,
-              });
-              return z.NEVER;
-            }
-            return n;
-          }),
+        apiRateLimit: decimal(20, (n) => n >= 0, 'expected requests a second, 0 or more (0: no limit)'),
         apiRateBurst: count(40),
       })
       .strict()
