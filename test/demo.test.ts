@@ -9,6 +9,24 @@ import { scrape } from './helpers/scrape.js';
 
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 
+/** `npm run demo` as the README says, on free ports, in a process group of its own. */
+function npmRunDemo(port: number, brokerPort: number): ChildProcess {
+  return spawn(
+    'npm',
+    [
+      'run',
+      '--silent',
+      'demo',
+      '--',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--broker-listen',
+      `127.0.0.1:${brokerPort}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+}
+
 describe('the demo, started as the README says', () => {
   let child: ChildProcess | undefined;
   after(async () => {
@@ -34,23 +52,7 @@ describe('the demo, started as the README says', () => {
     const brokerPort = await freePort();
     const started = Date.now();
     // `npm run demo` is the README's first command (after npm ci); ports are free ones here.
-    child = spawn(
-      'npm',
-      [
-        'run',
-        '--silent',
-        'demo',
-        '--',
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--broker-listen',
-        `127.0.0.1:${brokerPort}`,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      },
-    );
+    child = npmRunDemo(port, brokerPort);
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
@@ -123,20 +125,7 @@ describe('npm run demo, stopped as a supervisor stops it', () => {
     test(`${signal} to the npm process alone stops the demo and leaves no process behind`, async () => {
       const port = await freePort();
       const brokerPort = await freePort();
-      const npm = spawn(
-        'npm',
-        [
-          'run',
-          '--silent',
-          'demo',
-          '--',
-          '--listen',
-          `127.0.0.1:${port}`,
-          '--broker-listen',
-          `127.0.0.1:${brokerPort}`,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-      );
+      const npm = npmRunDemo(port, brokerPort);
       const group = npm.pid!;
       let out = '';
       npm.stdout!.on('data', (d) => (out += d));
