@@ -110,11 +110,13 @@ describe('native histograms in a real Prometheus 2.42', () => {
     classic = await startPrometheus(target, []);
     // TSLA answers in about 4 s: enough of its answers that the two quantile definitions (the
     // sketch's order statistic, Prometheus' interpolated rank) pick neighbouring values.
+    // The native buckets start at the first protobuf scrape: count 60 answers in them.
     await eventually(
       async () =>
-        ((await scalar(native, 'tickrmeter_stock_update_responses_total{symbol="TSLA"}')) ?? 0) >= 60,
+        ((await scalar(native, 'histogram_count(tickrmeter_stock_update_latency_seconds{symbol="TSLA"})')) ??
+          0) >= 60,
       150_000,
-      'the native Prometheus to scrape 60 TSLA responses',
+      'the native Prometheus to scrape 60 TSLA answers in the native histogram',
     );
   });
 
@@ -181,7 +183,8 @@ describe('native histograms in a real Prometheus 2.42', () => {
     const exprs = dash.panels
       .flatMap((p) => p.targets ?? [])
       .map((t) => t.expr)
-      .filter((e) => e.includes('tickrmeter_stream_latency_seconds'));
+      // The raw histogram; the fleet row reads recorded series (job_stream:...), tested below.
+      .filter((e) => /(^|[^:])tickrmeter_stream_latency_seconds/.test(e));
     assert.equal(exprs.length, 1);
     const expr = exprs[0]!.replaceAll('$job', 'tkmprom').replaceAll('$instance', target);
     const streams = async (p: Prom) =>

@@ -135,6 +135,9 @@ function boundFraction(j: number, n: number): number {
 /** The cumulative native buckets of one series: a dense window of counts over the indexes seen. */
 export class NativeBuckets {
   zeroCount = 0;
+  /** Observations and their sum since these buckets started, which may be after the classic ones. */
+  count = 0;
+  sum = 0;
   /** Counts of buckets `first` .. `first + counts.length - 1`; grows (rarely) to take a new index. */
   counts: Float64Array = EMPTY;
   first = 0;
@@ -143,6 +146,8 @@ export class NativeBuckets {
 
   observe(v: number): void {
     const layout = this.layout;
+    this.count++;
+    this.sum += v;
     if (!(v > layout.zeroThreshold)) {
       this.zeroCount++;
       return;

@@ -55,12 +55,16 @@ export function writeHistogram(out: ExpositionBuffer, s: Histogram, classic: boo
   out.pbByte(0x3a);
   const hist = out.pbOpen();
   const counts = s.counts;
+  const nb = s.native;
+  // Native buckets alone carry their own count and sum: they may have started after the classic ones.
+  const nativeOnly = native && !classic && nb !== null;
   let count = 0;
-  for (let i = 0; i < counts.length; i++) count += counts[i]!;
+  if (nativeOnly) count = nb.count;
+  else for (let i = 0; i < counts.length; i++) count += counts[i]!;
   out.pbByte(0x08); // sample_count
   out.pbVarint(count);
   out.pbByte(0x11); // sample_sum
-  out.pbDouble(s.sum);
+  out.pbDouble(nativeOnly ? nb.sum : s.sum);
   if (classic) {
     const bounds = s.bounds;
     let cum = 0;
@@ -74,7 +78,6 @@ export function writeHistogram(out: ExpositionBuffer, s: Histogram, classic: boo
       out.pbDouble(bounds[i]!);
     }
   }
-  const nb = s.native;
   if (native && nb !== null) {
     out.pbByte(0x28); // schema
     out.pbSigned(nb.layout.schema);

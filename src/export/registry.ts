@@ -79,8 +79,8 @@ export class Histogram {
   sum = 0;
   /** Per-bucket, non-cumulative counts; the last slot is +Inf. Cumulated only when rendered. */
   readonly counts: Float64Array;
-  /** The native buckets, when the family keeps them (`HistogramOptions.native`). */
-  readonly native: NativeBuckets | null;
+  /** The native buckets, when the family keeps them (`HistogramOptions.native`) and they have started. */
+  native: NativeBuckets | null;
 
   /** @internal */
   constructor(
@@ -117,6 +117,11 @@ export class Histogram {
     this.counts[i]!++;
     this.sum += v;
     if (this.native !== null) this.native.observe(v);
+  }
+
+  /** @internal Starts the native buckets, empty, unless they run already. */
+  startNative(layout: NativeLayout): void {
+    if (this.native === null) this.native = new NativeBuckets(layout);
   }
 
   /** The native buckets, or undefined when the family keeps none. */
@@ -380,6 +385,8 @@ export class HistogramFamily extends Family<Histogram> {
   readonly nativeLayout: NativeLayout | null;
   /** Which buckets the protobuf exposition carries (text formats always carry the classic ones). */
   readonly protobufBuckets: ProtobufBuckets;
+  /** Whether the series keep native buckets now; from the start unless `nativeFrom` says otherwise. */
+  private nativeRunning: boolean;
 
   constructor(
     name: string,
@@ -394,6 +401,12 @@ export class HistogramFamily extends Family<Histogram> {
     if (this.protobufBuckets !== 'classic' && this.nativeLayout === null) {
       throw new Error(`${name}: protobufBuckets ${this.protobufBuckets} needs native histogram options`);
     }
+    if (options.nativeFrom === 'protobuf-scrape' && this.protobufBuckets !== 'native') {
+      throw new Error(
+        `${name}: native buckets can start at the first protobuf scrape only without classic ones there`,
+      );
+    }
+    this.nativeRunning = this.nativeLayout !== null && options.nativeFrom !== 'protobuf-scrape';
     const bounds = buckets.slice();
     if (bounds.length > 0 && bounds[bounds.length - 1] === Number.POSITIVE_INFINITY) bounds.pop();
     for (let i = 0; i < bounds.length; i++) {
@@ -420,8 +433,15 @@ export class HistogramFamily extends Family<Histogram> {
       keptPrefix(pairs === '' ? `${name}_bucket{` : `${name}_bucket{${pairs},`),
       samplePrefix(`${name}_count`, pairs),
       samplePrefix(`${name}_sum`, pairs),
-      this.nativeLayout,
+      this.nativeRunning ? this.nativeLayout : null,
     );
+  }
+
+  /** Starts the native buckets of every series, empty, if they are not running yet. */
+  private startNative(): void {
+    if (this.nativeRunning || this.nativeLayout === null) return;
+    this.nativeRunning = true;
+    for (const s of this.series.values()) s.startNative(this.nativeLayout);
   }
 
   /** Shorthand for a family without labels. */
@@ -476,6 +496,7 @@ export class HistogramFamily extends Family<Histogram> {
   protected renderProtobufMetrics(out: ExpositionBuffer): void {
     const classic = this.protobufBuckets !== 'native';
     const native = this.protobufBuckets !== 'classic';
+    if (native) this.startNative();
     for (const s of this.series.values()) writeHistogram(out, s, classic, native);
   }
 }
@@ -488,6 +509,12 @@ export interface HistogramOptions {
   native?: NativeHistogramOptions;
   /** Default: `native` with native options, else `classic`. */
   protobufBuckets?: ProtobufBuckets;
+  /**
+   * When the native buckets start: with the series (default), or at the first protobuf scrape
+   * (`protobuf-scrape`, with `protobufBuckets: native` only), so that an exporter only ever scraped
+   * as text keeps none. Buckets started late count from then on, with a count and sum of their own.
+   */
+  nativeFrom?: 'series' | 'protobuf-scrape';
 }
 
 type AnyFamily = CounterFamily | GaugeFamily | HistogramFamily;

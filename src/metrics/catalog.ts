@@ -84,6 +84,8 @@ export function latencyHistogramOptions(histograms: ProtobufBuckets): HistogramO
   return {
     native: { schema: NATIVE_LATENCY_SCHEMA, zeroThreshold: NATIVE_LATENCY_ZERO_THRESHOLD },
     protobufBuckets: histograms,
+    // Scraped only as text, an exporter keeps no native buckets: about 2 KB per symbol and stream.
+    ...(histograms === 'native' && { nativeFrom: 'protobuf-scrape' as const }),
   };
 }
 

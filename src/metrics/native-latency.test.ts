@@ -14,6 +14,8 @@ describe('native latency histograms', () => {
     const q = new QuoteStats(cat, CFG);
     const btc = q.symbol('BTC/USD');
     const eth = q.symbol('ETH/USD');
+    // The native buckets start at the first protobuf scrape.
+    reg.renderBytes('protobuf');
     // Schema 5 buckets: 0.25 s is a bound (index -64); 0.26 s is in -62 (2^(-62/32) = 0.2612);
     // 4 s in 64, 4.05 s in 65; 0.0001 s is under the zero threshold 2^-11 s.
     for (const [s, v] of [
@@ -66,5 +68,32 @@ describe('native latency histograms', () => {
     q.response(s, 0.3, 1000);
     assert.equal(cat.latency.labels('AAPL').native, null);
     assert.equal(cat.latency.labels('AAPL').nativeSnapshot(), undefined);
+  });
+
+  test('scraped only as text, no native buckets are kept; they start, empty, at the first protobuf scrape', () => {
+    const reg = new Registry();
+    const cat = createCatalog(reg, [0.1, 1, 10], 'native');
+    const q = new QuoteStats(cat, CFG);
+    const s = q.symbol('AAPL');
+    const answer = (latency: number) => {
+      q.request(s);
+      q.response(s, latency, 1000);
+    };
+    answer(0.3);
+    reg.render('text');
+    assert.equal(cat.latency.labels('AAPL').native, null);
+    assert.equal(cat.streamLatency.labels(s.stream.name).native, null);
+    reg.renderBytes('protobuf');
+    answer(0.5);
+    answer(0.5);
+    // From then on they count, with their own count and sum, beside the classic ones since start.
+    const h = cat.latency.labels('AAPL');
+    assert.deepEqual([h.native!.count, h.native!.sum], [2, 1]);
+    assert.deepEqual(h.snapshot().count, 3);
+    // A symbol first seen afterwards keeps native buckets from its first answer.
+    const later = q.symbol('MSFT');
+    q.request(later);
+    q.response(later, 0.2, 1000);
+    assert.equal(cat.latency.labels('MSFT').native!.count, 1);
   });
 });
