@@ -188,7 +188,7 @@ export class Exporter {
     this.registry.onCollect(() => {
       this.sweep();
       collector.collect();
-      for (const k of MESSAGE_KINDS) this.kindCounters[k].value = this.kindCounts[k];
+      this.publishMessageCounts();
       this.catalog.pending.labels().set(this.correlator.pendingRequests);
       const since = Number.isNaN(this.lastMessageAt) ? this.startedAt : this.lastMessageAt;
       this.catalog.mqttLastMessageAge.labels().set(Math.max(0, this.clock() - since) / 1000);
@@ -218,7 +218,7 @@ export class Exporter {
     if (this.opts.exactReplay !== true) return;
     yield ['reboots', Array.from(this.fleet.reboots())];
     // The message counts reach their counter at each scrape; a snapshot needs them as of now.
-    for (const k of MESSAGE_KINDS) this.kindCounters[k].value = this.kindCounts[k];
+    this.publishMessageCounts();
     for (const f of this.registry.listFamilies()) {
       if (!(f instanceof CounterFamily || f instanceof HistogramFamily)) continue;
       if (restartsWithProcess(f.name) || f.size === 0) continue;
@@ -291,6 +291,11 @@ export class Exporter {
       default:
         throw new TypeError(`unknown section "${section}"`);
     }
+  }
+
+  /** Copies the exporter's own message counts into `tkmprom_messages_total`. */
+  private publishMessageCounts(): void {
+    for (const k of MESSAGE_KINDS) this.kindCounters[k].value = this.kindCounts[k];
   }
 
   /** Messages handled since start, for rates and tests. */

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePort, waitForPort } from './helpers/mosquitto.js';
+import { eventually, freePort, waitForPort } from './helpers/mosquitto.js';
 
 /**
  * No secret in any log line, API answer or error message: the broker password (from the
@@ -78,14 +78,6 @@ async function runExporter(
   return { run: { output, code: await exited }, bodies };
 }
 
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Every endpoint, with the token where one is needed; the bodies and headers as text. */
 async function everyAnswer(url: string): Promise<string[]> {
   const paths = [
@@ -135,7 +127,7 @@ test('a refused login, logged at trace, names the broker without its credentials
     ],
     {},
     async (url, output) => {
-      await until(() => output().includes('Not authorized'), 15_000, 'the refusal to be logged');
+      await eventually(() => output().includes('Not authorized'), 15_000, 'the refusal to be logged');
       return everyAnswer(url);
     },
   );
@@ -157,7 +149,7 @@ test('a working login and every endpoint, with the token, show neither password 
     ],
     { TKMPROM_MQTT_USERNAME: 'tkm', TKMPROM_MQTT_PASSWORD: MQTT_PASSWORD },
     async (url) => {
-      await until(async () => (await fetch(`${url}/readyz`)).status === 200, 15_000, 'ready');
+      await eventually(async () => (await fetch(`${url}/readyz`)).status === 200, 15_000, 'ready');
       return everyAnswer(url);
     },
   );
