@@ -130,7 +130,10 @@ export class Exporter {
     this.clock = () => base() + this.clockOffset;
     this.wallClock = (monotonicMs) => toWallClock(monotonicMs - this.clockOffset);
     this.startedAt = this.clock();
-    this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets, cfg.stats.histograms);
+    this.catalog = createCatalog(this.registry, cfg.stats.latencyBuckets, {
+      histograms: cfg.stats.histograms,
+      windowLatencyGauges: cfg.stats.windowLatencyGauges,
+    });
     this.quotes = new QuoteStats(this.catalog, {
       window: { windowMs: cfg.stats.window, slots: cfg.stats.windowSlots },
       trend: { recentMs: cfg.stats.window, baselineMs: cfg.stats.trendBaseline },

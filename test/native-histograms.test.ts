@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { eventually, freePort } from './helpers/mosquitto.js';
 
 /**
@@ -30,7 +31,13 @@ const QUANTILE_TOLERANCE = 2 ** (1 / 32) - 1 + 0.01;
 interface Prom {
   url: string;
   child: ChildProcess;
+  data: string;
 }
+
+const RECORDING = resolve('deploy/prometheus/recording.yml');
+
+/** The names the shipped recording rules write: what a Prometheus holds beyond its scrapes. */
+const RECORDED = [...readFileSync(RECORDING, 'utf8').matchAll(/^\s*- record: (\S+)$/gm)].map((m) => m[1]!);
 
 async function startPrometheus(target: string, features: string[]): Promise<Prom> {
   const dir = mkdtempSync(join(tmpdir(), 'tkmprom-native-'));
@@ -38,10 +45,10 @@ async function startPrometheus(target: string, features: string[]): Promise<Prom
     join(dir, 'prometheus.yml'),
     [
       'global:',
-      '  scrape_interval: 2s',
-      '  evaluation_interval: 2s',
+      '  scrape_interval: 1s',
+      '  evaluation_interval: 1s',
       // The shipped recording rules: the fleet's quantiles read either kind of histogram.
-      `rule_files: ['${resolve('deploy/prometheus/recording.yml')}']`,
+      `rule_files: ['${RECORDING}']`,
       'scrape_configs:',
       '  - job_name: tkmprom',
       `    static_configs: [{ targets: ['${target}'] }]`,
@@ -55,11 +62,13 @@ async function startPrometheus(target: string, features: string[]): Promise<Prom
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
+      // For a snapshot of the head, whose block tells the bytes per sample.
+      '--web.enable-admin-api',
       ...features.map((f) => `--enable-feature=${f}`),
     ],
     { stdio: 'ignore' },
   );
-  return { url: `http://127.0.0.1:${port}`, child };
+  return { url: `http://127.0.0.1:${port}`, child, data: join(dir, 'data') };
 }
 
 async function query(prom: Prom, expr: string): Promise<QueryResult> {
@@ -147,11 +156,22 @@ describe('native histograms in a real Prometheus 2.42', () => {
       (await query(classic, 'tickrmeter_stock_update_latency_seconds{symbol="TSLA"}')).data.result.length,
       0,
     );
-    // The rest is the same on both: counters and gauges do not depend on the format.
-    assert.equal(
-      (await query(native, 'tickrmeter_stock_update_requests_total')).data.result.length > 100,
-      true,
-    );
+    // The counters and the other gauges do not depend on the format; the window's latency gauges
+    // go beside classic buckets only (stats.windowLatencyGauges): the native histogram has them.
+    const count = async (p: Prom, expr: string) => (await query(p, expr)).data.result.length;
+    for (const name of ['tickrmeter_stock_update_requests_total', 'tickrmeter_symbol_response_rate']) {
+      assert.ok((await count(native, name)) > 100, name);
+      assert.equal(await count(native, name), await count(classic, name), name);
+    }
+    for (const name of [
+      'tickrmeter_stock_update_avg_latency_seconds',
+      'tickrmeter_stock_update_p95_latency_seconds',
+      'tickrmeter_stock_update_p99_latency_seconds',
+      'tickrmeter_stream_p95_latency_seconds',
+    ]) {
+      assert.equal(await count(native, name), 0, name);
+      assert.ok((await count(classic, name)) > 0, name);
+    }
   });
 
   test("histogram_quantile over the native histogram agrees with the exporter's own p95 for TSLA", async () => {
@@ -160,7 +180,8 @@ describe('native histograms in a real Prometheus 2.42', () => {
       native,
       'histogram_quantile(0.95, tickrmeter_stock_update_latency_seconds{symbol="TSLA"})',
     );
-    const gauge = await scalar(native, 'tickrmeter_stock_update_p95_latency_seconds{symbol="TSLA"}');
+    // The exporter's own p95 as the classic Prometheus scraped it (at most a scrape apart).
+    const gauge = await scalar(classic, 'tickrmeter_stock_update_p95_latency_seconds{symbol="TSLA"}');
     const classicP95 = await scalar(
       classic,
       'histogram_quantile(0.95, tickrmeter_stock_update_latency_seconds_bucket{symbol="TSLA"})',
@@ -200,6 +221,45 @@ describe('native histograms in a real Prometheus 2.42', () => {
     assert.deepEqual(await streams(native), await streams(classic));
   });
 
+  test('the slowest-symbols panel and the slow-symbol alert read the p95 from either kind', async () => {
+    const dash = JSON.parse(readFileSync('deploy/grafana/dashboards/tkmprom-symbols.json', 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    const panel = dash.panels.find((p) => p.title === 'p95 of the ten slowest symbols');
+    assert.ok(panel?.targets?.length === 1, 'the panel "p95 of the ten slowest symbols"');
+    const panelExpr = panel.targets[0]!.expr.replaceAll('$job', 'tkmprom').replaceAll('$instance', target);
+    const rules = parseYaml(readFileSync('deploy/prometheus/alerts.yml', 'utf8')) as {
+      groups: { rules: { alert?: string; expr: string }[] }[];
+    };
+    const alert = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === 'TickrmeterSymbolSlow');
+    assert.ok(alert, 'the alert TickrmeterSymbolSlow');
+    // TSLA answers in about 4 s, under the alert's 5 s: its condition with 3 s instead.
+    const alertExpr = alert.expr.replace(') > 5', ') > 3');
+    assert.notEqual(alertExpr, alert.expr);
+    const tsla = async (p: Prom, expr: string) =>
+      (await query(p, expr)).data.result.find((r) => r.metric.symbol === 'TSLA')?.value?.[1];
+    for (const [what, expr] of [
+      ['panel', panelExpr],
+      ['alert', alertExpr],
+    ] as const) {
+      let values: (string | undefined)[] = [];
+      await eventually(
+        async () => {
+          values = [await tsla(native, expr), await tsla(classic, expr)];
+          return values.every((v) => v !== undefined);
+        },
+        30_000,
+        `TSLA in the ${what}'s query on both Prometheus`,
+      );
+      const [fromNative, fromClassic] = values.map(Number) as [number, number];
+      assert.ok(fromNative > 3 && fromNative < 6, `${what}, native: ${fromNative}`);
+      assert.ok(
+        Math.abs(fromNative / fromClassic - 1) <= 0.1,
+        `${what}: ${fromNative} against ${fromClassic}`,
+      );
+    }
+  });
+
   test("the shipped recording rules give the fleet's p95 per symbol and per stream from either kind", async () => {
     const p95 = 'job_symbol:tickrmeter_stock_update_latency_seconds:p95_5m{symbol="TSLA"}';
     let fromNative: number | undefined;
@@ -213,7 +273,7 @@ describe('native histograms in a real Prometheus 2.42', () => {
       30_000,
       "the fleet's TSLA p95 recorded on both Prometheus",
     );
-    const gauge = (await scalar(native, 'tickrmeter_stock_update_p95_latency_seconds{symbol="TSLA"}'))!;
+    const gauge = (await scalar(classic, 'tickrmeter_stock_update_p95_latency_seconds{symbol="TSLA"}'))!;
     // The rule's own 5-minute rate against the exporter's window: the same answers, so the
     // native side stays within the resolutions; classic buckets (2 to 5 s here) are coarser.
     assert.ok(
@@ -229,44 +289,77 @@ describe('native histograms in a real Prometheus 2.42', () => {
     assert.ok((await streams(native)).length >= 2, `streams: ${await streams(native)}`);
   });
 
-  test('head series: the native Prometheus holds a fraction of the classic one', async () => {
+  test('head series: the native Prometheus holds under a third of what the classic one holds', async () => {
     // Both have scraped the same symbols (the demo's fleet asks for all of its symbols early on).
-    let ratio = 0;
-    let counts = { native: 0, classic: 0, nativeLatency: 0, classicLatency: 0 };
+    const recorded = `{__name__=~"${RECORDED.join('|')}"}`;
+    const latency = '{__name__=~"tickrmeter_(stock_update|stream)_latency_seconds.*"}';
+    const figures = async (p: Prom) => {
+      const head = await headSeries(p);
+      const rules = (await scalar(p, `count(${recorded})`)) ?? 0;
+      return { head, scraped: head - rules, rules, latency: (await scalar(p, `count(${latency})`)) ?? 0 };
+    };
+    let n = { head: 0, scraped: 0, rules: 0, latency: 0 };
+    let c = n;
     await eventually(
       async () => {
         const symbols = await scalar(native, 'tkmprom_tracked_symbols');
         if (symbols === undefined || symbols !== (await scalar(classic, 'tkmprom_tracked_symbols')))
           return false;
-        counts = {
-          native: await headSeries(native),
-          classic: await headSeries(classic),
-          nativeLatency:
-            (await scalar(
-              native,
-              'count({__name__=~"tickrmeter_(stock_update|stream)_latency_seconds.*"})',
-            )) ?? 0,
-          classicLatency:
-            (await scalar(
-              classic,
-              'count({__name__=~"tickrmeter_(stock_update|stream)_latency_seconds.*"})',
-            )) ?? 0,
-        };
-        return counts.native > 0 && counts.classic > 0;
+        [n, c] = [await figures(native), await figures(classic)];
+        return n.rules > 0 && c.rules > 0;
       },
       30_000,
       'both Prometheus to track the same symbols',
     );
-    ratio = counts.native / counts.classic;
-    const latencyRatio = counts.nativeLatency / counts.classicLatency;
+    const ratio = (a: number, b: number) => (a / b).toFixed(3);
     console.log(
-      `prometheus_tsdb_head_series: native ${counts.native}, classic ${counts.classic}, ratio ${ratio.toFixed(3)}; ` +
-        `latency histogram series: native ${counts.nativeLatency}, classic ${counts.classicLatency}, ratio ${latencyRatio.toFixed(3)}`,
+      `head series: native ${n.head}, classic ${c.head}, ratio ${ratio(n.head, c.head)}; ` +
+        `scraped: native ${n.scraped}, classic ${c.scraped}, ratio ${ratio(n.scraped, c.scraped)}; ` +
+        `recorded by the shipped rules: native ${n.rules}, classic ${c.rules}; ` +
+        `latency histograms: native ${n.latency}, classic ${c.latency}, ratio ${ratio(n.latency, c.latency)}`,
     );
     // A classic latency histogram is 13 series (10 bounds, +Inf, _count, _sum), a native one 1.
-    assert.ok(latencyRatio <= 1 / 13 + 0.01, `latency histogram series ratio ${latencyRatio}`);
-    // Every symbol keeps 10 other series (5 counters, 5 window gauges) in both: the whole head
-    // shrinks to about 11/23 of the classic one.
-    assert.ok(ratio < 0.5, `head series ratio ${ratio}`);
+    assert.ok(n.latency / c.latency <= 1 / 13 + 0.01, `latency histogram series ${n.latency} / ${c.latency}`);
+    // A symbol's 21 scraped series (13 of its histogram, 3 counters, 5 gauges) become 6 (README
+    // "Native histograms"): what the exporter sends costs under a third.
+    assert.ok(n.scraped / c.scraped <= 0.35, `scraped series ${n.scraped} / ${c.scraped}`);
+    // The shipped recording rules add 3 series per symbol to both (the older exporter's names) and
+    // 4 more per symbol from the fleet's rates and quantiles, 15 with classic buckets.
+    assert.ok(n.head / c.head <= 0.4, `head series ${n.head} / ${c.head}`);
+  });
+
+  test('storage: bytes per sample of each head, from a snapshot of it', async () => {
+    const stored = async (p: Prom) => {
+      const res = await fetch(`${p.url}/api/v1/admin/tsdb/snapshot`, { method: 'POST' });
+      const body = (await res.json()) as { status: string; data: { name: string } };
+      assert.equal(body.status, 'success');
+      const dir = join(p.data, 'snapshots', body.data.name);
+      const out = { series: 0, samples: 0, bytes: 0 };
+      for (const block of readdirSync(dir)) {
+        const meta = JSON.parse(readFileSync(join(dir, block, 'meta.json'), 'utf8')) as {
+          stats: { numSeries: number; numSamples: number };
+        };
+        out.series += meta.stats.numSeries;
+        out.samples += meta.stats.numSamples;
+        for (const f of readdirSync(join(dir, block, 'chunks')))
+          out.bytes += statSync(join(dir, block, 'chunks', f)).size;
+      }
+      return out;
+    };
+    // Head chunks close at 120 samples: over CI's half minute they hold about 25 each, which the
+    // figures in BENCHMARKS.md complete with a longer run (TKMPROM_TEST_STORAGE_MINUTES=10).
+    const minutes = Number(process.env.TKMPROM_TEST_STORAGE_MINUTES ?? 0);
+    if (minutes > 0) await new Promise((r) => setTimeout(r, minutes * 60_000));
+    const [n, c] = [await stored(native), await stored(classic)];
+    const perSample = (s: typeof n) => (s.bytes / s.samples).toFixed(2);
+    console.log(
+      `stored chunks: native ${n.bytes} bytes for ${n.samples} samples of ${n.series} series (${perSample(n)} B/sample), ` +
+        `classic ${c.bytes} bytes for ${c.samples} samples of ${c.series} series (${perSample(c)} B/sample); ` +
+        `bytes ratio ${(n.bytes / c.bytes).toFixed(3)}`,
+    );
+    assert.ok(n.samples > 0 && c.samples > 0);
+    // One native sample stands for a symbol's thirteen classic ones, and its buckets mostly repeat
+    // from scrape to scrape: the native Prometheus writes under half the bytes.
+    assert.ok(n.bytes < 0.5 * c.bytes, `native ${n.bytes} bytes against classic ${c.bytes}`);
   });
 });

@@ -302,6 +302,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'latency histograms for protobuf scrapers: native (default), classic or both; text scrapers always get classic',
   },
   {
+    path: 'stats.windowLatencyGauges',
+    flag: 'window-latency-gauges',
+    env: 'TKMPROM_STATS_WINDOW_LATENCY_GAUGES',
+    kind: 'string',
+    help: 'where the window mean/p95/p99 gauges go: with-classic (default: beside classic buckets, not beside native histograms alone) or always',
+  },
+  {
     path: 'limits.maxDevices',
     flag: 'max-devices',
     env: 'TKMPROM_MAX_DEVICES',

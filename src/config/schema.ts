@@ -321,6 +321,7 @@ const configObject = z
           .default([0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60])
           .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'buckets must increase' }),
         histograms: z.enum(['native', 'classic', 'both']).default('native'),
+        windowLatencyGauges: z.enum(['with-classic', 'always']).default('with-classic'),
         objectiveResponseRate: decimal(
           0.99,
           (n) => n > 0 && n <= 1,

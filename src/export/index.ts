@@ -21,5 +21,6 @@ export {
   type MetricType,
   type ProtobufBuckets,
   Registry,
+  type ScalarOptions,
 } from './registry.js';
 export { ExpositionBuffer } from './sink.js';

@@ -316,3 +316,34 @@ test('a large native histogram and a long family need multi-byte lengths, and st
   assert.equal(gauges!.metric.length, 5000);
   assert.deepEqual(gauges!.metric[4321], { label: [{ name: 'i', value: '4321' }], gauge: { value: 4321 } });
 });
+
+test('a counter kept from its first count renders no zeros; a text-only gauge stays out of protobuf', () => {
+  const reg = new Registry();
+  const late = reg.counter('late_total', 'Rare.', ['s'], { fromFirstCount: true });
+  const window = reg.gauge('window_p95_seconds', 'Text only.', ['s'], { textOnly: true });
+  const up = reg.gauge('up_gauge', 'Everywhere.');
+  late.labels('AAPL');
+  late.labels('MSFT');
+  window.labels('AAPL').set(0.5);
+  up.set(1);
+  // No count yet: the family's header alone in text, no family at all in protobuf.
+  assert.doesNotMatch(reg.render('text'), /^late_total\{/m);
+  assert.doesNotMatch(reg.render('openmetrics'), /^late_total\{/m);
+  assert.deepEqual(
+    decodeFamilies(reg.renderBytes('protobuf')).map((f) => f.name),
+    ['up_gauge'],
+  );
+  late.labels('MSFT').inc();
+  const text = reg.render('text');
+  assert.match(text, /^late_total\{s="MSFT"\} 1$/m);
+  assert.doesNotMatch(text, /^late_total\{s="AAPL"\}/m);
+  assert.match(text, /^window_p95_seconds\{s="AAPL"\} 0\.5$/m);
+  const families = decodeFamilies(reg.renderBytes('protobuf'));
+  assert.deepEqual(
+    families.map((f) => [f.name, f.metric.map((m) => m.label.map((l) => l.value).join(','))]),
+    [
+      ['late_total', ['MSFT']],
+      ['up_gauge', ['']],
+    ],
+  );
+});

@@ -290,8 +290,38 @@ function samplePrefix(name: string, pairs: string): string {
   return keptPrefix(pairs === '' ? `${name} ` : `${name}{${pairs}} `);
 }
 
+/** How a counter or gauge family renders, beyond its series. */
+export interface ScalarOptions {
+  /**
+   * A series renders from its first non-zero value on: for counters of rare events kept per label
+   * value (late replies of each symbol), which would otherwise be one series of zeros per symbol.
+   */
+  fromFirstCount?: boolean;
+  /**
+   * Rendered in the text formats only, not to protobuf scrapers: for figures that a protobuf
+   * scraper reads from a native histogram instead (a window's quantiles).
+   */
+  textOnly?: boolean;
+}
+
 /** Counters and gauges: one value per series, read and rendered alike. */
 abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
+  private readonly fromFirstCount: boolean;
+  private readonly textOnly: boolean;
+
+  constructor(
+    type: MetricType,
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    familyName: string,
+    options: ScalarOptions,
+  ) {
+    super(type, name, help, labelNames, familyName);
+    this.fromFirstCount = options.fromFirstCount === true;
+    this.textOnly = options.textOnly === true;
+  }
+
   get(...values: string[]): number | undefined {
     return this.find(values)?.value;
   }
@@ -306,13 +336,29 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
   /** @internal */
   render(openMetrics: boolean, out: ExpositionBuffer): void {
     out.text(openMetrics ? this.headerOpenMetrics : this.headerText);
+    if (this.fromFirstCount) {
+      for (const s of this.series.values()) if (s.value !== 0) out.sample(s.prefix, s.value);
+      return;
+    }
     for (const s of this.series.values()) out.sample(s.prefix, s.value);
+  }
+
+  /** @internal */
+  override renderProtobuf(out: ExpositionBuffer): void {
+    if (this.textOnly || (this.fromFirstCount && !this.anyCounted())) return;
+    super.renderProtobuf(out);
+  }
+
+  private anyCounted(): boolean {
+    for (const s of this.series.values()) if (s.value !== 0) return true;
+    return false;
   }
 
   /** @internal Metric.counter (field 3) or Metric.gauge (field 2), each a message holding one double. */
   protected renderProtobufMetrics(out: ExpositionBuffer): void {
     const valueField = this.type === 'counter' ? 0x1a : 0x12;
     for (const s of this.series.values()) {
+      if (this.fromFirstCount && s.value === 0) continue;
       out.pbByte(0x22); // MetricFamily.metric
       const at = out.pbOpen();
       out.pbLabels(s.prefix);
@@ -527,18 +573,30 @@ export class Registry {
   private readonly collectors: Array<() => void> = [];
 
   /** `name` carries the `_total` suffix, as the samples do in both formats. */
-  counter(name: string, help: string, labelNames: readonly string[] = []): CounterFamily {
+  counter(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    options: ScalarOptions = {},
+  ): CounterFamily {
     if (!name.endsWith('_total') || name.length === '_total'.length) {
       throw new Error(`counter name ${JSON.stringify(name)} must end with _total`);
     }
     const base = name.slice(0, -'_total'.length);
     this.claim(name, labelNames, [name, base, `${base}_created`]);
-    return this.add(new CounterFamily('counter', name, help, Object.freeze(labelNames.slice()), base));
+    return this.add(
+      new CounterFamily('counter', name, help, Object.freeze(labelNames.slice()), base, options),
+    );
   }
 
-  gauge(name: string, help: string, labelNames: readonly string[] = []): GaugeFamily {
+  gauge(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    options: ScalarOptions = {},
+  ): GaugeFamily {
     this.claim(name, labelNames, [name]);
-    return this.add(new GaugeFamily('gauge', name, help, Object.freeze(labelNames.slice()), name));
+    return this.add(new GaugeFamily('gauge', name, help, Object.freeze(labelNames.slice()), name, options));
   }
 
   histogram(

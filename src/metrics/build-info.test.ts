@@ -43,7 +43,7 @@ describe('build info', () => {
 
   test('tkmprom_build_info is one series, value 1', () => {
     const reg = new Registry();
-    createCatalog(reg, [1], 'native', { version: '1.2.3', revision: 'abc1234', nodejs: 'v20.0.0' });
+    createCatalog(reg, [1], { build: { version: '1.2.3', revision: 'abc1234', nodejs: 'v20.0.0' } });
     const lines = reg
       .render('text')
       .split('\n')

@@ -89,15 +89,34 @@ export function latencyHistogramOptions(histograms: ProtobufBuckets): HistogramO
   };
 }
 
+/**
+ * Where the window's latency gauges (mean, p95, p99) go: `with-classic` beside classic buckets
+ * only, so a protobuf scraper that gets native histograms alone reads its quantiles from them;
+ * `always` in every exposition.
+ */
+export type WindowLatencyGauges = 'with-classic' | 'always';
+
+export interface CatalogOptions {
+  histograms?: ProtobufBuckets;
+  windowLatencyGauges?: WindowLatencyGauges;
+  build?: BuildInfo;
+}
+
 export function createCatalog(
   reg: Registry,
   latencyBuckets: readonly number[],
-  histograms: ProtobufBuckets = 'native',
-  build: BuildInfo = buildInfo(),
+  options: CatalogOptions = {},
 ): Catalog {
+  const { histograms = 'native', windowLatencyGauges = 'with-classic', build = buildInfo() } = options;
   const sym = ['symbol'];
   const stream = ['stream'];
   const latencyOptions = latencyHistogramOptions(histograms);
+  // A native histogram holds the whole distribution at about the sketch's resolution: the
+  // window's quantiles are a PromQL query away, and a series less per symbol and gauge.
+  const windowGauge = { textOnly: windowLatencyGauges === 'with-classic' && histograms === 'native' };
+  // Rare events, counted per symbol: a series of zeros for each of 5,000 symbols would cost as
+  // much as the series that move; the stream's counters, which start at zero, count them too.
+  const rare = { fromFirstCount: true };
   const cat: Catalog = {
     requests: reg.counter(
       'tickrmeter_stock_update_requests_total',
@@ -123,6 +142,7 @@ export function createCatalog(
       'tickrmeter_stock_update_late_responses_total',
       'Replies that arrived after their request had timed out.',
       sym,
+      rare,
     ),
     unmatched: reg.counter(
       'tickrmeter_stock_update_unmatched_responses_total',
@@ -138,6 +158,7 @@ export function createCatalog(
       'tickrmeter_stock_update_interrupted_total',
       'Requests pending when the broker connection dropped, whose outcome could not be seen.',
       sym,
+      rare,
     ),
     latency: reg.histogram(
       'tickrmeter_stock_update_latency_seconds',
@@ -150,16 +171,19 @@ export function createCatalog(
       'tickrmeter_stock_update_avg_latency_seconds',
       'Mean quote latency over the recent window.',
       sym,
+      windowGauge,
     ),
     p95Latency: reg.gauge(
       'tickrmeter_stock_update_p95_latency_seconds',
       '95th percentile quote latency over the recent window (relative error at most 1 %).',
       sym,
+      windowGauge,
     ),
     p99Latency: reg.gauge(
       'tickrmeter_stock_update_p99_latency_seconds',
       '99th percentile quote latency over the recent window (relative error at most 1 %).',
       sym,
+      windowGauge,
     ),
     responseRate: reg.gauge(
       'tickrmeter_symbol_response_rate',
@@ -222,6 +246,7 @@ export function createCatalog(
       'tickrmeter_stream_p95_latency_seconds',
       '95th percentile quote latency over the recent window, by quote backend.',
       stream,
+      windowGauge,
     ),
     streamHealth: reg.gauge(
       'tickrmeter_stream_health_score',

@@ -10,7 +10,7 @@ const CFG = QUOTE_STATS_CONFIG;
 describe('native latency histograms', () => {
   test('a response counts in the native buckets of its symbol and its stream, schema 5, exactly', () => {
     const reg = new Registry();
-    const cat = createCatalog(reg, [0.1, 1, 10], 'native');
+    const cat = createCatalog(reg, [0.1, 1, 10], { histograms: 'native' });
     const q = new QuoteStats(cat, CFG);
     const btc = q.symbol('BTC/USD');
     const eth = q.symbol('ETH/USD');
@@ -61,7 +61,7 @@ describe('native latency histograms', () => {
 
   test('stats.histograms classic keeps no native buckets', () => {
     const reg = new Registry();
-    const cat = createCatalog(reg, [0.1, 1, 10], 'classic');
+    const cat = createCatalog(reg, [0.1, 1, 10], { histograms: 'classic' });
     const q = new QuoteStats(cat, CFG);
     const s = q.symbol('AAPL');
     q.request(s);
@@ -72,7 +72,7 @@ describe('native latency histograms', () => {
 
   test('scraped only as text, no native buckets are kept; they start, empty, at the first protobuf scrape', () => {
     const reg = new Registry();
-    const cat = createCatalog(reg, [0.1, 1, 10], 'native');
+    const cat = createCatalog(reg, [0.1, 1, 10], { histograms: 'native' });
     const q = new QuoteStats(cat, CFG);
     const s = q.symbol('AAPL');
     const answer = (latency: number) => {
@@ -95,5 +95,54 @@ describe('native latency histograms', () => {
     q.request(later);
     q.response(later, 0.2, 1000);
     assert.equal(cat.latency.labels('MSFT').native!.count, 1);
+  });
+
+  test('the window latency gauges go beside classic buckets only, unless stats.windowLatencyGauges is always', () => {
+    const WINDOW = [
+      'tickrmeter_stock_update_avg_latency_seconds',
+      'tickrmeter_stock_update_p95_latency_seconds',
+      'tickrmeter_stock_update_p99_latency_seconds',
+      'tickrmeter_stream_p95_latency_seconds',
+    ];
+    const carried = (options: Parameters<typeof createCatalog>[2], format: 'text' | 'protobuf') => {
+      const reg = new Registry();
+      const cat = createCatalog(reg, [0.1, 1, 10], options);
+      const q = new QuoteStats(cat, CFG);
+      const s = q.symbol('AAPL');
+      q.request(s);
+      q.response(s, 0.3, 1000);
+      q.refresh(1000);
+      for (const name of WINDOW)
+        reg.getFamily(name)!.labels(name.includes('stream') ? s.stream.name : 'AAPL');
+      // A text exposition names every family in its header: a sample line is what counts there.
+      if (format === 'text') return WINDOW.filter((name) => reg.render('text').includes(`\n${name}{`));
+      const bytes = Buffer.from(reg.renderBytes('protobuf'));
+      return WINDOW.filter((name) => bytes.includes(name));
+    };
+    assert.deepEqual(carried({}, 'text'), WINDOW);
+    assert.deepEqual(carried({}, 'protobuf'), []);
+    assert.deepEqual(carried({ histograms: 'both' }, 'protobuf'), WINDOW);
+    assert.deepEqual(carried({ histograms: 'classic' }, 'protobuf'), WINDOW);
+    assert.deepEqual(carried({ windowLatencyGauges: 'always' }, 'protobuf'), WINDOW);
+  });
+
+  test("a symbol's late and interrupted counters render from their first count", () => {
+    const reg = new Registry();
+    const cat = createCatalog(reg, [0.1, 1, 10]);
+    const q = new QuoteStats(cat, CFG);
+    const s = q.symbol('AAPL');
+    q.request(s);
+    const before = reg.render('text');
+    assert.match(before, /^tickrmeter_stock_update_timeout_total\{symbol="AAPL"\} 0$/m);
+    assert.doesNotMatch(before, /^tickrmeter_stock_update_late_responses_total\{/m);
+    assert.doesNotMatch(before, /^tickrmeter_stock_update_interrupted_total\{/m);
+    // The stream's counters are there from the start, at zero.
+    assert.match(
+      before,
+      new RegExp(`^tickrmeter_stream_late_responses_total\\{stream="${s.stream.name}"\\} 0$`, 'm'),
+    );
+    q.timeout(s, 1000);
+    q.late(s, 1500);
+    assert.match(reg.render('text'), /^tickrmeter_stock_update_late_responses_total\{symbol="AAPL"\} 1$/m);
   });
 });
