@@ -187,6 +187,7 @@ export class Exporter {
       cfg.perDeviceMetrics,
       this.clock,
       this.wallClock,
+      cfg.stats.rankingMetric,
     );
     this.registry.onCollect(() => {
       this.sweep();

@@ -295,6 +295,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'sliding window of the per-symbol gauges (default 5m)',
   },
   {
+    path: 'stats.rankingMetric',
+    flag: 'ranking-metric',
+    env: 'TKMPROM_STATS_RANKING_METRIC',
+    kind: 'boolean',
+    help: 'export tickrmeter_slowest_symbols_ranking (default true); false saves its churning series, the API and page keep the ranking',
+  },
+  {
     path: 'stats.histograms',
     flag: 'histograms',
     env: 'TKMPROM_STATS_HISTOGRAMS',

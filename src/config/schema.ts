@@ -315,6 +315,7 @@ const configObject = z
         ),
         rankingSize: count(10),
         rankingMinRequests: count(10),
+        rankingMetric: flag(true),
         latencyBuckets: z
           .array(z.number().positive())
           .min(1)

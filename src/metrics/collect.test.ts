@@ -7,17 +7,20 @@ import { createCatalog } from './catalog.js';
 import { feedSymbol, QUOTE_STATS_CONFIG } from '../../test/helpers/quote-stats.js';
 import { GaugeCollector } from './collect.js';
 
-test('the slowness score: one stable series per rankable symbol, none for down, sparse or reserved ones', () => {
-  const reg = new Registry();
-  const cat = createCatalog(reg, [0.1, 1, 10]);
-  const quotes = new QuoteStats(cat, { ...QUOTE_STATS_CONFIG, rankingSize: 1, streamRules: [] });
-  const fleet = new Fleet({
+function fleet(): Fleet {
+  return new Fleet({
     deviceTimeoutMs: 600_000,
     maxDevices: 10,
     bootMessageDelayMs: 10_000,
     maxLabelValues: 10,
     recentOfflineSize: 10,
   });
+}
+
+test('the slowness score: one stable series per rankable symbol, none for down, sparse or reserved ones', () => {
+  const reg = new Registry();
+  const cat = createCatalog(reg, [0.1, 1, 10]);
+  const quotes = new QuoteStats(cat, { ...QUOTE_STATS_CONFIG, rankingSize: 1, streamRules: [] });
   const feed = (name: string, responses: number, latency: number, timeouts = 0) =>
     feedSymbol(quotes, name, responses, latency, timeouts);
   feed('TSLA', 20, 4);
@@ -28,7 +31,7 @@ test('the slowness score: one stable series per rankable symbol, none for down, 
   const collector = new GaugeCollector(
     cat,
     quotes,
-    fleet,
+    fleet(),
     { devices: [], max: 0 },
     () => 2000,
     (ms) => ms,
@@ -58,4 +61,41 @@ test('the slowness score: one stable series per rankable symbol, none for down, 
       'tickrmeter_symbol_slowness_score{symbol="FEW"}',
     ],
   );
+});
+
+test('stats.rankingMetric false: the ranking keeps no series, the scores and the ranking itself stay', () => {
+  const ranked = (rankingMetric: boolean) => {
+    const reg = new Registry();
+    const cat = createCatalog(reg, [0.1, 1, 10]);
+    const quotes = new QuoteStats(cat, { ...QUOTE_STATS_CONFIG, streamRules: [] });
+    feedSymbol(quotes, 'TSLA', 20, 4);
+    feedSymbol(quotes, 'MSFT', 14, 0.3, 6);
+    const collector = new GaugeCollector(
+      cat,
+      quotes,
+      fleet(),
+      { devices: [], max: 0 },
+      () => 2000,
+      (ms) => ms,
+      rankingMetric,
+    );
+    collector.collect();
+    const lines = reg.render('text').split('\n');
+    return {
+      ranking: lines
+        .filter((l) => l.startsWith('tickrmeter_slowest_symbols_ranking{'))
+        .map((l) => l.split(' ')[0]),
+      scores: lines.filter((l) => l.startsWith('tickrmeter_symbol_slowness_score{')).length,
+      view: quotes.rankingNow().map((r) => r.symbol.name),
+    };
+  };
+  assert.deepEqual(ranked(true), {
+    ranking: [
+      'tickrmeter_slowest_symbols_ranking{rank="1",symbol="TSLA"}',
+      'tickrmeter_slowest_symbols_ranking{rank="2",symbol="MSFT"}',
+    ],
+    scores: 2,
+    view: ['TSLA', 'MSFT'],
+  });
+  assert.deepEqual(ranked(false), { ranking: [], scores: 2, view: ['TSLA', 'MSFT'] });
 });

@@ -33,6 +33,8 @@ export class GaugeCollector {
     private readonly perDevice: PerDeviceSelection,
     private readonly now: () => number,
     private readonly wallClockMs: (monotonicMs: number) => number,
+    /** `tickrmeter_slowest_symbols_ranking` filled (`stats.rankingMetric`); else left without series. */
+    private readonly rankingMetric = true,
   ) {
     this.perDeviceList = new Set(perDevice.devices);
   }
@@ -91,6 +93,7 @@ export class GaugeCollector {
         !s.reserved && snap.requests >= minRequests ? s.score : Number.NaN,
       );
     }
+    if (!this.rankingMetric) return;
     cat.ranking.reset();
     for (const r of this.quotes.rankingNow())
       cat.ranking.labels(String(r.rank), r.symbol.name).set(r.symbol.score);

@@ -19,6 +19,11 @@ export interface VirtualRunOptions {
   profile?: FleetProfile;
   /** Keep the traffic (topic, payload, time) in the result; default true. */
   record?: boolean;
+  /**
+   * Hands every message over as it is published, at its time, instead of keeping it: a run of
+   * simulated days in constant memory.
+   */
+  onMessage?: (t: number, topic: string, payload: string | Buffer) => void;
   /** Calls `stop` (drain, or immediate) at this time, as `SimHandle.stop` would. */
   stopAt?: { ms: number; immediate: boolean };
 }
@@ -51,11 +56,13 @@ export function runVirtual(opts: VirtualRunOptions): VirtualRun {
     maxMessages: opts.maxMessages ?? Number.POSITIVE_INFINITY,
     faults: new FaultPlan(validateScenario(opts.scenario ?? { faults: [] })),
     connections: 1,
-    publish: record
-      ? (_conn, topic, payload) => {
-          traffic.push({ t: engine!.scheduler.now, topic, payload });
-        }
-      : () => undefined,
+    publish: opts.onMessage
+      ? (_conn, topic, payload) => opts.onMessage!(engine!.scheduler.now, topic, payload)
+      : record
+        ? (_conn, topic, payload) => {
+            traffic.push({ t: engine!.scheduler.now, topic, payload });
+          }
+        : () => undefined,
     clock: () => engine!.scheduler.now,
     wallStartMs: Date.UTC(2023, 5, 26, 15, 0, 0),
     logger: silentLogger(),
