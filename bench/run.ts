@@ -12,8 +12,10 @@
  *                       formats (the scrape in text, OpenMetrics and protobuf at 3,400 and
  *                       5,000 symbols); and, only when named (a full run would overrun its
  *                       budget), broker (QoS 0 relay through tkmprom broker and Mosquitto, 1 to
- *                       1,000 subscribers) and nats (1, 2 and 3 exporters through nats-server and
- *                       a keyer, beside one exporter reading Mosquitto)
+ *                       1,000 subscribers), nats (1, 2 and 3 exporters through nats-server and
+ *                       a keyer, beside one exporter reading Mosquitto) and prometheus (two
+ *                       Prometheus 2.42, native histograms and classic, scraping one demo: head
+ *                       series and bytes per sample)
  *   --no-build          use the last build in bench/.dist as it is
  *   --no-save           do not replace the baseline results
  *   --baseline FILE     compare against FILE instead of the last run of the same mode
@@ -37,13 +39,14 @@ import { load1k } from './scenarios/load1k.js';
 import { inproc } from './scenarios/inproc.js';
 import { memoryGrowth } from './scenarios/memory.js';
 import { natsScenario } from './scenarios/nats.js';
+import { prometheusScenario } from './scenarios/prometheus.js';
 import { standard } from './scenarios/standard.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 const DEFAULT = ['standard', 'load1k', 'memory', 'inproc', 'formats'] as const;
 /** Run only when asked for with --only: either would take a full run past its time budget. */
-const EXTRA = ['broker', 'nats'] as const;
+const EXTRA = ['broker', 'nats', 'prometheus'] as const;
 type ScenarioName = (typeof DEFAULT)[number] | (typeof EXTRA)[number];
 const KNOWN: readonly ScenarioName[] = [...DEFAULT, ...EXTRA];
 
@@ -173,6 +176,7 @@ async function main(): Promise<number> {
       else if (name === 'broker') scenarios.broker = await brokerRelay(ctx);
       else if (name === 'formats') scenarios.formats = await formats(ctx);
       else if (name === 'nats') scenarios.nats = await natsScenario(ctx);
+      else if (name === 'prometheus') scenarios.prometheus = await prometheusScenario(ctx);
     }
   } catch (err) {
     error = (err as Error).stack ?? String(err);

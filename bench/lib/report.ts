@@ -4,6 +4,7 @@ import type { FormatsResult } from '../scenarios/formats.js';
 import type { InprocResult } from '../scenarios/inproc.js';
 import type { MemoryResult } from '../scenarios/memory.js';
 import type { NatsResult } from '../scenarios/nats.js';
+import type { PrometheusResult } from '../scenarios/prometheus.js';
 import type { StandardResult } from '../scenarios/standard.js';
 
 export interface Scenarios {
@@ -14,6 +15,7 @@ export interface Scenarios {
   broker?: BrokerResult;
   formats?: FormatsResult;
   nats?: NatsResult;
+  prometheus?: PrometheusResult;
 }
 
 export interface Target {
@@ -203,6 +205,72 @@ export function figuresOf(s: Scenarios): Figure[] {
       label: `RSS growth per device (fit over ${m.rows.length} sizes, R² ${m.r2.toFixed(3)})`,
       unit: 'B',
       value: m.bytesPerDevice,
+      better: 'lower',
+    });
+  }
+  const prom = s.prometheus;
+  if (prom) {
+    const after = `after ${Math.round(prom.seconds / 60)} min of the demo`;
+    for (const [mode, h] of [
+      ['native', prom.native],
+      ['classic', prom.classic],
+    ] as const) {
+      add({
+        key: `prometheus.${mode}_scraped_series`,
+        label: `Prometheus series of a scrape, ${mode} histograms`,
+        unit: '',
+        value: h.scraped,
+        better: 'lower',
+      });
+      add({
+        key: `prometheus.${mode}_recorded_series`,
+        label: `Prometheus series of the shipped recording rules, ${mode}`,
+        unit: '',
+        value: h.recorded,
+        better: 'lower',
+      });
+      add({
+        key: `prometheus.${mode}_head_series`,
+        label: `Prometheus head series (ended ones too), ${mode}`,
+        unit: '',
+        value: h.head,
+        better: 'lower',
+      });
+      add({
+        key: `prometheus.${mode}_chunk_mb`,
+        label: `Prometheus chunk bytes ${after}, ${mode}`,
+        unit: 'MB',
+        value: h.bytes / MB,
+        better: 'lower',
+      });
+      add({
+        key: `prometheus.${mode}_bytes_per_sample`,
+        label: `Prometheus bytes per sample, ${mode}`,
+        unit: 'B/sample',
+        value: h.bytes / h.samples,
+        better: 'lower',
+      });
+    }
+    add({
+      key: 'prometheus.scraped_ratio',
+      label: 'series of a scrape, native / classic',
+      unit: 'x',
+      value: prom.native.scraped / prom.classic.scraped,
+      better: 'lower',
+      target: { op: '<=', value: 0.35 },
+    });
+    add({
+      key: 'prometheus.head_ratio',
+      label: 'head series (ended ones too), native / classic',
+      unit: 'x',
+      value: prom.native.head / prom.classic.head,
+      better: 'lower',
+    });
+    add({
+      key: 'prometheus.bytes_ratio',
+      label: `chunk bytes ${after}, native / classic`,
+      unit: 'x',
+      value: prom.native.bytes / prom.classic.bytes,
       better: 'lower',
     });
   }
