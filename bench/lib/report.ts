@@ -260,6 +260,13 @@ export function figuresOf(s: Scenarios): Figure[] {
       target: { op: '<=', value: 0.35 },
     });
     add({
+      key: 'prometheus.head_less_recorded_ratio',
+      label: 'head series less the recorded ones (a Prometheus without rules), native / classic',
+      unit: 'x',
+      value: (prom.native.head - prom.native.recorded) / (prom.classic.head - prom.classic.recorded),
+      better: 'lower',
+    });
+    add({
       key: 'prometheus.head_ratio',
       label: 'head series (ended ones too), native / classic',
       unit: 'x',
