@@ -232,7 +232,7 @@ abstract class Family<S extends Series> {
     this.single = undefined;
   }
 
-  /** Number of series currently rendered. */
+  /** Number of series held; a family that renders from the first count leaves out those at zero. */
   get size(): number {
     return this.series.size;
   }
@@ -336,11 +336,10 @@ abstract class ScalarFamily<S extends Counter | Gauge> extends Family<S> {
   /** @internal */
   render(openMetrics: boolean, out: ExpositionBuffer): void {
     out.text(openMetrics ? this.headerOpenMetrics : this.headerText);
-    if (this.fromFirstCount) {
-      for (const s of this.series.values()) if (s.value !== 0) out.sample(s.prefix, s.value);
-      return;
+    for (const s of this.series.values()) {
+      if (this.fromFirstCount && s.value === 0) continue;
+      out.sample(s.prefix, s.value);
     }
-    for (const s of this.series.values()) out.sample(s.prefix, s.value);
   }
 
   /** @internal */

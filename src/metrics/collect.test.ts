@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Registry } from '../export/index.js';
 import { Fleet } from '../fleet/index.js';
 import { QuoteStats } from '../stats/index.js';
-import { createCatalog } from './catalog.js';
+import { type Catalog, createCatalog } from './catalog.js';
 import { feedSymbol, QUOTE_STATS_CONFIG } from '../../test/helpers/quote-stats.js';
 import { GaugeCollector } from './collect.js';
 
@@ -17,6 +17,19 @@ function fleet(): Fleet {
   });
 }
 
+/** A collector at t = 2 s, without per-device series. */
+function collectorOf(cat: Catalog, quotes: QuoteStats, rankingMetric = true): GaugeCollector {
+  return new GaugeCollector(
+    cat,
+    quotes,
+    fleet(),
+    { devices: [], max: 0 },
+    () => 2000,
+    (ms) => ms,
+    rankingMetric,
+  );
+}
+
 test('the slowness score: one stable series per rankable symbol, none for down, sparse or reserved ones', () => {
   const reg = new Registry();
   const cat = createCatalog(reg, [0.1, 1, 10]);
@@ -28,14 +41,7 @@ test('the slowness score: one stable series per rankable symbol, none for down, 
   feed('FEW', 9, 9);
   feed('unknown', 20, 8);
   feed('BTC/USD', 0, 0, 30);
-  const collector = new GaugeCollector(
-    cat,
-    quotes,
-    fleet(),
-    { devices: [], max: 0 },
-    () => 2000,
-    (ms) => ms,
-  );
+  const collector = collectorOf(cat, quotes);
   const scores = () =>
     reg
       .render('text')
@@ -70,15 +76,7 @@ test('stats.rankingMetric false: the ranking keeps no series, the scores and the
     const quotes = new QuoteStats(cat, { ...QUOTE_STATS_CONFIG, streamRules: [] });
     feedSymbol(quotes, 'TSLA', 20, 4);
     feedSymbol(quotes, 'MSFT', 14, 0.3, 6);
-    const collector = new GaugeCollector(
-      cat,
-      quotes,
-      fleet(),
-      { devices: [], max: 0 },
-      () => 2000,
-      (ms) => ms,
-      rankingMetric,
-    );
+    const collector = collectorOf(cat, quotes, rankingMetric);
     collector.collect();
     const lines = reg.render('text').split('\n');
     return {
